@@ -1,0 +1,88 @@
+# drover - plain GNU make + pkg-config; everything is built under build/.
+#   make                 build/drover-agent (static)
+#   make test            install-deps check, build, unit + regress tests
+#   make agents          static agents for x86_64 and aarch64
+#   make SANITIZER=address,undefined test
+#   CI=1 make ...        warnings are errors
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC = cc
+endif
+PKG_CONFIG ?= pkg-config
+BUILD ?= build
+SANITIZER ?=
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wno-unused-parameter -Wno-format-nonliteral
+ifdef CI
+WARN += -Werror
+endif
+OPT ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -MMD -MP
+CFLAGS += -std=c11 $(OPT) $(WARN)
+JANSSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson 2>/dev/null)
+JANSSON_LIBS := $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
+CFLAGS += $(JANSSON_CFLAGS)
+
+ifneq ($(SANITIZER),)
+CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZER)
+AGENT_LDFLAGS :=
+else
+# The agent is pushed to hosts that have nothing installed: fully static.
+AGENT_LDFLAGS := -static
+endif
+
+COMMON_SRC := $(wildcard common/*.c)
+AGENT_LIB_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
+UNIT_SRC := $(wildcard tests/unit/*.c)
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+AGENT_LIB_OBJ := $(AGENT_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+
+.PHONY: all test unit regress deps agents demo clean bench fuzz
+
+all: $(BUILD)/drover-agent
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/drover-agent: $(BUILD)/obj/agent/main.o $(AGENT_LIB_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) $(AGENT_LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(AGENT_LIB_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
+
+# Cross-built static agents (install-deps installs the toolchains).
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+$(BUILD)/x86_64/drover-agent: $(COMMON_SRC) $(AGENT_LIB_SRC) agent/main.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -std=c11 -O2 $(WARN) -static -o $@ $^ \
+		-I/usr/include -L/usr/lib/x86_64-linux-gnu -ljansson -lm
+$(BUILD)/aarch64/drover-agent: $(COMMON_SRC) $(AGENT_LIB_SRC) agent/main.c
+	@mkdir -p $(dir $@)
+	$(AARCH64_CC) -D_GNU_SOURCE -std=c11 -O2 $(WARN) -static -o $@ $^ \
+		-I/usr/include -L/usr/lib/aarch64-linux-gnu -ljansson -lm
+agents: $(BUILD)/x86_64/drover-agent $(BUILD)/aarch64/drover-agent
+
+deps:
+	@scripts/install-deps.sh --ensure
+
+unit: $(BUILD)/unit-tests
+
+test: deps all unit agents
+	@DROVER_SRC=$(CURDIR) BUILD=$(BUILD) tests/run.sh
+
+bench: deps all
+	bench/agent_overhead.sh
+
+demo: deps all
+	@scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

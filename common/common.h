@@ -1,0 +1,150 @@
+/*
+ * common.h - code both drover programs link: allocation wrappers, logging,
+ * growable buffers, the poll loop with timers and a signal self-pipe, the
+ * wire protocol (docs/protocol.md) and small file helpers.
+ *
+ * This header is the only public interface of common/.
+ */
+#ifndef DROVER_COMMON_H
+#define DROVER_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#define DROVER_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define PRINTFLIKE(a, b) __attribute__((format(printf, a, b)))
+#define NORETURN __attribute__((noreturn))
+#else
+#define PRINTFLIKE(a, b)
+#define NORETURN
+#endif
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+/* xmalloc.c: allocation that aborts with a message on failure. */
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xrealloc(void *, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+char *xstrndup(const char *, size_t);
+int xasprintf(char **, const char *, ...) PRINTFLIKE(2, 3);
+int xvasprintf(char **, const char *, va_list) PRINTFLIKE(2, 0);
+
+/* log.c: leveled logging to stderr or a file; fatal() adds strerror(errno). */
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+void log_init(const char *prog, enum log_level, int fd);
+void log_set_level(enum log_level);
+void log_msg(enum log_level, const char *, ...) PRINTFLIKE(2, 3);
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+NORETURN void fatal(const char *, ...) PRINTFLIKE(1, 2);
+NORETURN void fatalx(const char *, ...) PRINTFLIKE(1, 2);
+
+/* buf.c: a growable byte buffer; the struct is a plain value. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+void buf_init(struct buf *);
+void buf_free(struct buf *);
+void buf_reset(struct buf *);
+void buf_reserve(struct buf *, size_t);
+void buf_add(struct buf *, const void *, size_t);
+void buf_addstr(struct buf *, const char *);
+void buf_addch(struct buf *, char);
+void buf_printf(struct buf *, const char *, ...) PRINTFLIKE(2, 3);
+void buf_drain(struct buf *, size_t);
+const char *buf_cstr(struct buf *);	/* NUL-terminated view, borrowed */
+char *buf_steal(struct buf *);		/* caller frees; buffer is reset */
+
+/* clock.c */
+uint64_t clock_mono_ms(void);
+int64_t clock_wall_ms(void);
+
+/* loop.c: one poll(2) loop: fds, one-shot timers, signals via self-pipe. */
+struct loop;
+typedef void (*loop_fd_cb)(int fd, short revents, void *arg);
+typedef void (*loop_timer_cb)(void *arg);
+typedef void (*loop_signal_cb)(int sig, void *arg);
+struct loop *loop_new(void);
+void loop_free(struct loop *);
+void loop_add_fd(struct loop *, int fd, short events, loop_fd_cb, void *);
+void loop_set_events(struct loop *, int fd, short events);
+void loop_del_fd(struct loop *, int fd);
+uint64_t loop_timer_add(struct loop *, uint64_t ms, loop_timer_cb, void *);
+void loop_timer_cancel(struct loop *, uint64_t id);	/* 0 is ignored */
+void loop_signal(struct loop *, int sig, loop_signal_cb, void *);
+int loop_run_once(struct loop *, int max_wait_ms);
+void loop_run(struct loop *);	/* until loop_stop() */
+void loop_stop(struct loop *);
+
+/* fileutil.c */
+int fd_set_nonblock(int);
+int fd_set_cloexec(int);
+ssize_t read_full(int, void *, size_t);		/* retries EINTR; short only at EOF */
+int write_full(int, const void *, size_t);	/* 0 or -1 */
+int file_read_all(const char *path, size_t cap, struct buf *, char **cause);
+int file_write_atomic(const char *path, const void *, size_t, mode_t,
+    char **cause);
+int proc_start_time(pid_t, uint64_t *);	/* /proc/PID/stat field 22 */
+int proc_alive(pid_t, uint64_t start_time);	/* same pid and start time */
+
+/* proto.c: the wire protocol (docs/protocol.md). */
+#define PROTO_VERSION 1
+#define PROTO_MAX_LINE (1024 * 1024)	/* bytes, newline excluded */
+#define PROTO_MAX_DEPTH 32
+
+enum proto_type {
+	PROTO_UNKNOWN = 0,
+	PROTO_HELLO,
+	PROTO_STATE,
+	PROTO_METRIC,
+	PROTO_LOG,
+	PROTO_TELEMETRY,
+	PROTO_CKPT,
+	PROTO_HB,
+	PROTO_ERROR,
+};
+const char *proto_type_name(enum proto_type);
+enum proto_type proto_type_of(const json_t *);
+
+/* Decode one line (no newline) into an object that has a string "type".
+ * Returns NULL and sets *cause on a line that is too long, too deep, not
+ * JSON, not an object, or lacks "type"; the caller counts it and goes on. */
+json_t *proto_decode_line(const char *, size_t, char **cause);
+/* Encode compactly as one line with a trailing newline; caller frees. */
+char *proto_encode_line(const json_t *, size_t *lenp);
+
+/* Numbers: non-finite values travel as the strings "nan", "inf", "-inf". */
+void proto_set_number(json_t *, const char *key, double);
+int proto_get_number(const json_t *, const char *key, double *);
+int proto_get_int(const json_t *, const char *key, int64_t *);
+const char *proto_get_string(const json_t *, const char *key);
+
+json_t *proto_hello_new(const char *run, int64_t last_seq);
+/* A JSON string from arbitrary bytes: invalid UTF-8 and NUL become U+FFFD. */
+json_t *proto_string(const char *, size_t);
+
+/* Commands on the attach channel. */
+enum proto_cmd_kind { PROTO_CMD_STOP, PROTO_CMD_SIGNAL };
+struct proto_cmd {
+	enum proto_cmd_kind kind;
+	int grace_s;
+	int sig;
+};
+int proto_cmd_parse(const char *, size_t, struct proto_cmd *, char **cause);
+char *proto_cmd_encode(const struct proto_cmd *);
+int proto_signal_from_name(const char *);
+const char *proto_signal_name(int);
+
+#endif

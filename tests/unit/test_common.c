@@ -1,0 +1,256 @@
+/* test_common.c - buffers, the poll loop, file helpers, the wire protocol. */
+#include "test.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../common/common.h"
+
+#define DECODE(s) proto_decode_line((s), strlen(s), &cause)
+#define CMD(s) proto_cmd_parse((s), strlen(s), &c, &cause)
+
+TEST(buf_grows_and_drains)
+{
+	struct buf b;
+	int i;
+
+	buf_init(&b);
+	for (i = 0; i < 1000; i++)
+		buf_printf(&b, "%d,", i);
+	CHECK(strncmp(buf_cstr(&b), "0,1,2,", 6) == 0);
+	CHECK_INT(b.len, 3890);
+	buf_drain(&b, 4);
+	CHECK(strncmp(buf_cstr(&b), "2,3,", 4) == 0);
+	buf_drain(&b, b.len + 10);
+	CHECK_INT(b.len, 0);
+	CHECK_STR(buf_cstr(&b), "");
+	buf_free(&b);
+	buf_free(&b);
+}
+
+struct loop_probe {
+	struct loop *l;
+	int order[8];
+	int n;
+	int fd_hits;
+	int sig_hits;
+};
+
+static void
+probe_timer(void *arg)
+{
+	struct loop_probe *p = arg;
+
+	p->order[p->n] = p->n;
+	p->n++;
+	if (p->n == 3)
+		loop_stop(p->l);
+}
+
+static void
+probe_timer_never(void *arg)
+{
+	struct loop_probe *p = arg;
+
+	p->order[p->n++] = 99;
+}
+
+TEST(loop_timers_fire_in_order_and_cancel)
+{
+	struct loop_probe p = { 0 };
+	uint64_t id;
+
+	p.l = loop_new();
+	loop_timer_add(p.l, 30, probe_timer, &p);
+	id = loop_timer_add(p.l, 10, probe_timer_never, &p);
+	loop_timer_add(p.l, 20, probe_timer, &p);
+	loop_timer_add(p.l, 5, probe_timer, &p);
+	loop_timer_cancel(p.l, id);
+	loop_run(p.l);
+	CHECK_INT(p.n, 3);
+	CHECK_INT(p.order[0], 0);
+	CHECK_INT(p.order[2], 2);
+	loop_free(p.l);
+}
+
+static void
+probe_read(int fd, short revents, void *arg)
+{
+	struct loop_probe *p = arg;
+	char c;
+
+	if (revents & POLLIN) {
+		if (read(fd, &c, 1) == 1)
+			p->fd_hits++;
+		loop_del_fd(p->l, fd);
+	}
+}
+
+static void
+probe_sig(int sig, void *arg)
+{
+	struct loop_probe *p = arg;
+
+	if (sig == SIGUSR1)
+		p->sig_hits++;
+	loop_stop(p->l);
+}
+
+TEST(loop_fds_and_signals)
+{
+	struct loop_probe p = { 0 };
+	int fds[2];
+
+	REQUIRE(pipe(fds) == 0);
+	p.l = loop_new();
+	loop_add_fd(p.l, fds[0], POLLIN, probe_read, &p);
+	loop_signal(p.l, SIGUSR1, probe_sig, &p);
+	CHECK(write(fds[1], "x", 1) == 1);
+	loop_run_once(p.l, 1000);
+	CHECK_INT(p.fd_hits, 1);
+	kill(getpid(), SIGUSR1);
+	loop_run(p.l);
+	CHECK_INT(p.sig_hits, 1);
+	/* The removed fd is not dispatched again. */
+	CHECK(write(fds[1], "y", 1) == 1);
+	loop_run_once(p.l, 10);
+	CHECK_INT(p.fd_hits, 1);
+	loop_free(p.l);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+TEST(file_atomic_write_and_bounded_read)
+{
+	char path[512], *cause = NULL;
+	struct buf b;
+
+	snprintf(path, sizeof path, "%s/f", test_tmpdir());
+	REQUIRE(file_write_atomic(path, "hello", 5, 0600, &cause) == 0);
+	buf_init(&b);
+	CHECK(file_read_all(path, 100, &b, &cause) == 0);
+	CHECK_STR(buf_cstr(&b), "hello");
+	buf_reset(&b);
+	CHECK(file_read_all(path, 3, &b, &cause) == -1);
+	CHECK(cause != NULL && strstr(cause, "larger than 3") != NULL);
+	free(cause);
+	buf_free(&b);
+}
+
+TEST(proc_identity_survives_pid_checks)
+{
+	uint64_t st;
+	pid_t pid;
+	int status;
+
+	REQUIRE(proc_start_time(getpid(), &st) == 0);
+	CHECK(proc_alive(getpid(), st));
+	CHECK(!proc_alive(getpid(), st + 1));
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	REQUIRE(proc_start_time(pid, &st) == 0 || 1);
+	waitpid(pid, &status, 0);
+	CHECK(!proc_alive(pid, st));
+}
+
+TEST(proto_decode_rejects_bad_lines_and_keeps_going)
+{
+	char *cause = NULL, deep[200];
+	json_t *o;
+	int i;
+
+	o = DECODE("{\"type\":\"metric\",\"seq\":3}");
+	REQUIRE(o != NULL);
+	CHECK_INT(proto_type_of(o), PROTO_METRIC);
+	json_decref(o);
+
+	CHECK(DECODE("not json") == NULL);
+	CHECK(cause != NULL && strstr(cause, "not JSON") != NULL);
+	free(cause);
+	cause = NULL;
+	CHECK(DECODE("[1,2]") == NULL);
+	free(cause);
+	cause = NULL;
+	CHECK(DECODE("{\"seq\":1}") == NULL);
+	CHECK(strstr(cause, "type") != NULL);
+	free(cause);
+	cause = NULL;
+	for (i = 0; i < 100; i++)
+		deep[i] = '[';
+	for (i = 100; i < 200; i++)
+		deep[i] = ']';
+	CHECK(proto_decode_line(deep, sizeof deep, &cause) == NULL);
+	CHECK(strstr(cause, "nesting") != NULL);
+	free(cause);
+	cause = NULL;
+	/* Brackets inside strings do not count as nesting. */
+	{
+		const char *s = "{\"type\":\"log\",\"line\":\"[[[[[[[[[[[["
+		    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}";
+
+		o = proto_decode_line(s, strlen(s), &cause);
+		CHECK(o != NULL);
+	}
+	json_decref(o);
+	/* Unknown types decode; readers ignore them. */
+	o = DECODE("{\"type\":\"future\",\"x\":1}");
+	REQUIRE(o != NULL);
+	CHECK_INT(proto_type_of(o), PROTO_UNKNOWN);
+	json_decref(o);
+}
+
+TEST(proto_nonfinite_numbers_roundtrip)
+{
+	json_t *o = json_object();
+	double v = 0;
+	char *line;
+	size_t n;
+	char *cause = NULL;
+	json_t *back;
+
+	json_object_set_new(o, "type", json_string("metric"));
+	proto_set_number(o, "loss", NAN);
+	proto_set_number(o, "lr", 1e-5);
+	proto_set_number(o, "x", -INFINITY);
+	line = proto_encode_line(o, &n);
+	CHECK(line[n - 1] == '\n');
+	CHECK(strstr(line, "\"loss\":\"nan\"") != NULL);
+	back = proto_decode_line(line, n - 1, &cause);
+	REQUIRE(back != NULL);
+	CHECK(proto_get_number(back, "loss", &v) == 0 && isnan(v));
+	CHECK(proto_get_number(back, "lr", &v) == 0);
+	CHECK_DBL(v, 1e-5, 1e-18);
+	CHECK(proto_get_number(back, "x", &v) == 0 && isinf(v) && v < 0);
+	free(line);
+	json_decref(o);
+	json_decref(back);
+}
+
+TEST(proto_commands_validated)
+{
+	struct proto_cmd c;
+	char *cause = NULL, *s;
+
+	CHECK(CMD("{\"cmd\":\"stop\",\"grace_s\":5}") == 0);
+	CHECK_INT(c.kind, PROTO_CMD_STOP);
+	CHECK_INT(c.grace_s, 5);
+	CHECK(CMD("{\"cmd\":\"signal\",\"sig\":\"SIGUSR1\"}") == 0);
+	CHECK_INT(c.sig, SIGUSR1);
+	s = proto_cmd_encode(&c);
+	CHECK_STR(s, "{\"cmd\":\"signal\",\"sig\":\"USR1\"}\n");
+	free(s);
+	CHECK(CMD("{\"cmd\":\"signal\",\"sig\":\"NOPE\"}") == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(CMD("{\"cmd\":\"stop\",\"grace_s\":-1}") == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(CMD("{\"cmd\":\"reboot\"}") == -1);
+	CHECK(strstr(cause, "unknown command") != NULL);
+	free(cause);
+}
