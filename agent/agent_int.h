@@ -66,6 +66,7 @@ int spec_name_valid(const char *);
 int rundir_create(const char *base, const char *const *parts, size_t n,
     char **cause);
 int rundir_check(const char *dir, char **cause);
+char *rundir_resolve(const char *arg, char **cause);	/* absolute; caller frees */
 int rundir_lock(const char *dir, int *fdp, char **cause);
 int rundir_read_pid(const char *dir, pid_t *pid, uint64_t *start);
 int rundir_agent_alive(const char *dir);

@@ -241,7 +241,7 @@ cmd_attach(int argc, char **argv)
 {
 	struct attach a;
 	json_t *hello, *last;
-	char *cause = NULL, *end;
+	char *cause = NULL, *end, *abs;
 	int64_t from = 1, last_seq = 0;
 	int i, adopt = 0;
 	const char *dir = NULL;
@@ -262,15 +262,20 @@ cmd_attach(int argc, char **argv)
 	if (dir == NULL)
 		goto usage;
 	memset(&a, 0, sizeof a);
-	a.run_dir = dir;
-	a.spool_path = rundir_path(dir, "events.jsonl");
 	a.ino_fd = -1;
-	if (rundir_check(dir, &cause) != 0 ||
-	    (a.reader = spool_reader_open(a.spool_path, from, &cause)) ==
+	if ((abs = rundir_resolve(dir, &cause)) == NULL) {
+		fprintf(stderr, "drover-agent attach: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	a.run_dir = dir = abs;
+	a.spool_path = rundir_path(dir, "events.jsonl");
+	if ((a.reader = spool_reader_open(a.spool_path, from, &cause)) ==
 	    NULL) {
 		fprintf(stderr, "drover-agent attach: %s\n", cause);
 		free(cause);
 		free(a.spool_path);
+		free(abs);
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -316,6 +321,7 @@ cmd_attach(int argc, char **argv)
 	buf_free(&a.line);
 	buf_free(&a.cmd_in);
 	free(a.spool_path);
+	free(abs);
 	return a.rc;
 usage:
 	fprintf(stderr, "usage: drover-agent attach RUNDIR [--from SEQ] "

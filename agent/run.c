@@ -22,18 +22,24 @@
 #define SECRETS_MAX (64 * 1024)
 
 static void
-run_fail(const char *what, const char *msg)
+run_json_error(const char *msg)
 {
 	json_t *o;
 	char *line;
 
-	fprintf(stderr, "drover-agent: %s: %s\n", what, msg);
 	o = json_pack("{s:s, s:o}", "type", "error", "msg",
 	    proto_string(msg, strlen(msg)));
 	line = proto_encode_line(o, NULL);
 	fputs(line, stdout);
 	free(line);
 	json_decref(o);
+}
+
+static void
+run_fail(const char *what, const char *msg)
+{
+	fprintf(stderr, "drover-agent: %s: %s\n", what, msg);
+	run_json_error(msg);
 }
 
 /* {"NAME":"value",...} from stdin; the values never touch the disk. */
@@ -293,8 +299,8 @@ cmd_run(int argc, char **argv)
 	buf_init(&errors);
 	if ((s = spec_load(spec_path, NULL, &errors)) == NULL) {
 		fprintf(stderr, "drover-agent: %s: invalid job spec; nothing "
-		    "was started:\n", spec_path);
-		run_fail(spec_path, buf_cstr(&errors));
+		    "was started:\n%s", spec_path, buf_cstr(&errors));
+		run_json_error(buf_cstr(&errors));
 		buf_free(&errors);
 		return 1;
 	}
@@ -344,48 +350,51 @@ cmd_adopt(int argc, char **argv)
 	struct spec *s;
 	struct spool_scan sc;
 	struct buf errors;
-	char *cause = NULL, *path;
+	char *cause = NULL, *path, *dir;
 	int lock_fd, rc;
 
 	if (argc != 2 || argv[1][0] == '-') {
 		fprintf(stderr, "usage: drover-agent adopt RUNDIR\n");
 		return 2;
 	}
-	if (rundir_check(argv[1], &cause) != 0 ||
-	    rundir_lock(argv[1], &lock_fd, &cause) != 0) {
+	if ((dir = rundir_resolve(argv[1], &cause)) == NULL ||
+	    rundir_lock(dir, &lock_fd, &cause) != 0) {
 		run_fail(argv[1], cause);
 		free(cause);
+		free(dir);
 		return 1;
 	}
-	path = rundir_path(argv[1], "events.jsonl");
+	path = rundir_path(dir, "events.jsonl");
 	rc = spool_scan(path, &sc, &cause);
 	free(path);
 	if (rc != 0) {
-		run_fail(argv[1], cause);
-		free(cause);
-		close(lock_fd);
-		return 1;
+		run_fail(dir, cause);
+		goto fail;
 	}
 	rc = strcmp(sc.run_state, "exited") == 0 || sc.launches == 0;
 	spool_scan_free(&sc);
 	if (rc) {
-		run_fail(argv[1], "the run has ended (or never started); "
-		    "nothing to adopt");
-		close(lock_fd);
-		return 1;
+		run_fail(dir, "the run has ended (or never started); nothing "
+		    "to adopt");
+		goto fail;
 	}
-	path = rundir_path(argv[1], "spec.json");
+	path = rundir_path(dir, "spec.json");
 	buf_init(&errors);
-	s = spec_load(path, argv[1], &errors);
+	s = spec_load(path, dir, &errors);
 	free(path);
 	if (s == NULL) {
-		run_fail(argv[1], buf_cstr(&errors));
+		run_fail(dir, buf_cstr(&errors));
 		buf_free(&errors);
-		close(lock_fd);
-		return 1;
+		goto fail;
 	}
 	buf_free(&errors);
 	rc = detach_and_wait(s, lock_fd, 1, NULL);
 	spec_free(s);
+	free(dir);
 	return rc;
+fail:
+	free(cause);
+	close(lock_fd);
+	free(dir);
+	return 1;
 }

@@ -144,6 +144,21 @@ rundir_check(const char *dir, char **cause)
 	return 0;
 }
 
+char *
+rundir_resolve(const char *arg, char **cause)
+{
+	char *abs;
+
+	/* Check the name as given (a symlink is refused), then absolutize. */
+	if (rundir_check(arg, cause) != 0)
+		return NULL;
+	if ((abs = realpath(arg, NULL)) == NULL) {
+		xasprintf(cause, "%s: %s", arg, strerror(errno));
+		return NULL;
+	}
+	return abs;
+}
+
 int
 rundir_read_pid(const char *dir, pid_t *pid, uint64_t *start)
 {

@@ -224,6 +224,8 @@ spool_append(struct spool *sp, json_t *ev, int sync_now)
 	copy = json_object();
 	json_object_set_new(copy, "seq", json_null());
 	json_object_set_new(copy, "t", json_integer(clock_wall_ms()));
+	if (json_object_get(ev, "type") != NULL)
+		json_object_set(copy, "type", json_object_get(ev, "type"));
 	json_object_update(copy, ev);
 	if (json_array_size(sp->queue) > 0 || spool_write_one(sp, copy) != 0) {
 		if (json_array_size(sp->queue) == 0)

@@ -22,7 +22,7 @@ cmd_status(int argc, char **argv)
 	struct spool_scan sc;
 	struct spool_rank *r;
 	json_t *o, *ranks, *jr, *last = NULL;
-	char *cause = NULL, *path, *line;
+	char *cause = NULL, *path, *line, *dir;
 	pid_t pid;
 	uint64_t start;
 	size_t i;
@@ -32,28 +32,29 @@ cmd_status(int argc, char **argv)
 		fprintf(stderr, "usage: drover-agent status RUNDIR\n");
 		return 2;
 	}
-	if (rundir_check(argv[1], &cause) != 0) {
+	if ((dir = rundir_resolve(argv[1], &cause)) == NULL) {
 		fprintf(stderr, "drover-agent status: %s\n", cause);
 		free(cause);
 		return 1;
 	}
-	path = rundir_path(argv[1], "events.jsonl");
+	path = rundir_path(dir, "events.jsonl");
 	if (spool_scan(path, &sc, &cause) != 0) {
 		fprintf(stderr, "drover-agent status: %s\n", cause);
 		free(cause);
 		free(path);
+		free(dir);
 		return 1;
 	}
 	free(path);
 	o = json_object();
-	json_object_set_new(o, "run", proto_string(argv[1], strlen(argv[1])));
+	json_object_set_new(o, "run", proto_string(dir, strlen(dir)));
 	json_object_set_new(o, "state", json_string(sc.run_state[0] ?
 	    sc.run_state : "none"));
 	if (sc.result[0] != '\0')
 		json_object_set_new(o, "result", json_string(sc.result));
 	json_object_set_new(o, "launch", json_integer(sc.launches));
 	json_object_set_new(o, "last_seq", json_integer(sc.last_seq));
-	if (rundir_read_pid(argv[1], &pid, &start) == 0)
+	if (rundir_read_pid(dir, &pid, &start) == 0)
 		json_object_set_new(o, "agent", json_pack("{s:i, s:b}", "pid",
 		    (int)pid, "alive", proc_alive(pid, start)));
 	else
@@ -86,5 +87,6 @@ cmd_status(int argc, char **argv)
 	free(line);
 	json_decref(o);
 	spool_scan_free(&sc);
+	free(dir);
 	return 0;
 }

@@ -1,0 +1,83 @@
+# lib.sh - helpers for tests/regress/*.sh, in the spirit of OpenSSH's
+# test-exec.sh: each check prints "PASS name", "FAIL name: why" or
+# "SKIP name: why"; a script keeps going after a failure.
+: "${DROVER_SRC:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${BUILD:=build}"
+case "$BUILD" in /*) ;; *) BUILD="$DROVER_SRC/$BUILD" ;; esac
+AGENT="$BUILD/drover-agent"
+T=$(mktemp -d /tmp/drover-regress.XXXXXX)
+chmod 755 "$T"
+cleanup_pids=""
+cleanup() {
+	for p in $cleanup_pids; do kill -KILL -"$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+	if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+skip() { echo "SKIP $1: $2"; }
+# check NAME CMD...: PASS when CMD succeeds.
+check() {
+	name=$1; shift
+	if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name" "$*"; fi
+}
+
+# wait_for SECONDS CMD...: polls CMD every 0.1 s.
+wait_for() {
+	limit=$1; shift
+	i=0
+	while [ "$i" -lt $((limit * 10)) ]; do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# spool_seq_ok FILE: seq runs 1..N with no gap and no repeat.
+spool_seq_ok() {
+	jq -s -e '[.[].seq] as $s | $s == [range(1; ($s | length) + 1)]' "$1" >/dev/null
+}
+
+# run_ended DIR: the spool's last event is the run's exited state.
+run_ended() {
+	tail -n 1 "$1/events.jsonl" 2>/dev/null |
+	    jq -e 'select(.type == "state" and .scope == "run" and .state == "exited")' >/dev/null
+}
+
+SIM="$DROVER_SRC/tests/data/workloads/trainsim.py"
+PY=$(command -v python3)
+
+# sim_proc RANK ARGS...: one process entry running trainsim.py with ARGS.
+sim_proc() {
+	python3 - "$PY" "$SIM" "$@" <<'PYEOF'
+import json, sys
+py, sim, rank = sys.argv[1], sys.argv[2], int(sys.argv[3])
+print(json.dumps({"rank": rank, "argv": [py, sim] + sys.argv[4:]}))
+PYEOF
+}
+
+# write_spec FILE TASK PROCS_JSON_ARRAY [EXTRA_JSON_OBJECT]
+write_spec() {
+	jq -n --arg task "$2" --arg base "$T/runs" --argjson procs "$3" \
+	    --argjson extra "${4:-{\}}" \
+	    '{spec: 1, task: $task, attempt: 1, host_id: "h1", base_dir: $base,
+	      processes: $procs} + $extra' > "$1"
+}
+
+# ev DIR JQ_FILTER: the spool's events through a jq filter (slurped).
+ev() {
+	jq -s -c "$2" "$1/events.jsonl"
+}
+
+# ev_any DIR COND: some spooled event satisfies the jq condition.
+ev_any() {
+	jq -s -e "any(.[]; $2)" "$1/events.jsonl" >/dev/null 2>&1
+}
+# ev_all DIR SELECT COND: at least one event matches SELECT, and all that
+# match satisfy COND.
+ev_all() {
+	jq -s -e "[.[] | select($2)] | length > 0 and all(.[]; $3)" \
+	    "$1/events.jsonl" >/dev/null 2>&1
+}
