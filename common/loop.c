@@ -238,13 +238,16 @@ loop_timer_add(struct loop *l, uint64_t ms, loop_timer_cb cb, void *arg)
 		l->capheap = l->capheap ? l->capheap * 2 : 16;
 		l->heap = xreallocarray(l->heap, l->capheap, sizeof *l->heap);
 	}
+	uint64_t id = l->next_id++;
+
 	t = &l->heap[l->nheap];
 	t->when = clock_mono_ms() + ms;
-	t->id = l->next_id++;
+	t->id = id;
 	t->cb = cb;
 	t->arg = arg;
+	/* heap_up() may move another timer into *t: return the local id. */
 	heap_up(l, l->nheap++);
-	return t->id;
+	return id;
 }
 
 void

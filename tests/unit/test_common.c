@@ -77,6 +77,23 @@ TEST(loop_timers_fire_in_order_and_cancel)
 	loop_free(p.l);
 }
 
+TEST(loop_timer_id_survives_heap_reordering)
+{
+	struct loop_probe p = { 0 };
+	uint64_t late, early;
+
+	p.l = loop_new();
+	late = loop_timer_add(p.l, 60000, probe_timer_never, &p);
+	/* The earlier timer moves up past the late one in the heap. */
+	early = loop_timer_add(p.l, 1, probe_timer_never, &p);
+	CHECK(late != early);
+	loop_timer_cancel(p.l, early);
+	loop_run_once(p.l, 20);
+	CHECK_INT(p.n, 0);	/* the cancelled early timer never fired */
+	loop_timer_cancel(p.l, late);
+	loop_free(p.l);
+}
+
 static void
 probe_read(int fd, short revents, void *arg)
 {
