@@ -58,7 +58,7 @@ expect=$(printf '%s\n' --format kohya --steps 400 --interval 0.02 --print-env HF
 check "argv reaches the core byte for byte through bwrap" test "$(cat "$T/argvhex")" = "$expect"
 check "secret reaches the process environment" grep -aq '^env HF_TOKEN=hf_canary_7f3a9c' "$D/rank-3.log"
 check "secret is not in spec.json" sh -c "! grep -q hf_canary '$D/spec.json'"
-check "secret is not in any process's argv" sh -c "! cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ' | grep -aq hf_canary_7f3a9c"
+check "secret is not in any process's argv" sh -c "! cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ' | grep -aq 'hf_canary_[7]f3a9c'"
 
 # Stop the rest through the attach channel; wait for the end.
 (sleep 0.3; echo '{"cmd":"stop","grace_s":5}') | "$AGENT" attach "$D" > "$T/attach.out"
@@ -69,7 +69,14 @@ check "spool seq is 1..N without gap or repeat" spool_seq_ok "$D/events.jsonl"
 check "attach delivered every event in order" sh -c \
     "jq -s -e '[.[] | select(.seq) | .seq] == [range(1; (map(select(.seq)) | length) + 1)]' '$T/attach.out'"
 check "attach sent a heartbeat or ended cleanly" jq -s -e '.[0].type == "hello"' "$T/attach.out"
-check "no process of the run is left" sh -c "! pgrep -f 'trainsim.py' >/dev/null"
+check "status: no process of the run is alive" sh -c \
+    "'$AGENT' status '$D' | jq -e 'all(.ranks[]; .alive == false and .state == \"exited\")'"
+left=""
+for p in $("$AGENT" status "$D" | jq -r '.ranks[] | .pid, .child_pid'); do
+	s=$(ps -o stat= -p "$p" 2>/dev/null)
+	[ -n "$s" ] && [ "${s#Z}" = "$s" ] && left="$left $p"
+done
+check "no keeper or core of the run is left running" test -z "$left"
 
 # A secret printed in an error line is redacted in the spool.
 write_spec "$T/leak.json" leak \

@@ -18,6 +18,14 @@ tpath(const char *name)
 	return p;
 }
 
+/* spool_append() borrows the event; these helpers hand one over. */
+static void
+append_ev(struct spool *sp, json_t *ev, int sync_now)
+{
+	spool_append(sp, ev, sync_now);
+	json_decref(ev);
+}
+
 static void
 append_raw(const char *path, const char *s)
 {
@@ -42,7 +50,7 @@ TEST(spool_seq_continues_and_torn_tail_is_cut)
 	REQUIRE(sp != NULL);
 	CHECK_INT(spool_last_seq(sp), 0);
 	for (i = 0; i < 5; i++)
-		spool_append(sp, json_pack("{s:s, s:i}", "type", "metric",
+		append_ev(sp, json_pack("{s:s, s:i}", "type", "metric",
 		    "step", i), i == 4);
 	CHECK_INT(spool_last_seq(sp), 5);
 	spool_close(sp);
@@ -51,7 +59,7 @@ TEST(spool_seq_continues_and_torn_tail_is_cut)
 	sp = spool_open(path, &cause);
 	REQUIRE(sp != NULL);
 	CHECK_INT(spool_last_seq(sp), 5);
-	spool_append(sp, json_pack("{s:s}", "type", "log"), 1);
+	append_ev(sp, json_pack("{s:s}", "type", "log"), 1);
 	CHECK_INT(spool_last_seq(sp), 6);
 	spool_close(sp);
 
@@ -88,7 +96,7 @@ TEST(spool_reader_bisects_to_from_seq_on_a_big_spool)
 	sp = spool_open(path, &cause);
 	REQUIRE(sp != NULL);
 	for (i = 0; i < 20000; i++)
-		spool_append(sp, json_pack("{s:s, s:i, s:s}", "type",
+		append_ev(sp, json_pack("{s:s, s:i, s:s}", "type",
 		    "metric", "step", i, "pad", "xxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
 		    0);
 	spool_close(sp);
