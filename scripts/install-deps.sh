@@ -52,7 +52,7 @@ case " $need " in
 		# Ubuntu serves arm64 from ports.ubuntu.com, not the archive.
 		if [ -r /etc/os-release ] && . /etc/os-release &&
 		    [ "${ID:-}" = ubuntu ]; then
-			echo "note: on Ubuntu, arm64 packages need ports.ubuntu.com in the apt sources (see docs/building.md)" >&2
+			echo "note: on Ubuntu, arm64 packages need ports.ubuntu.com in the apt sources (see docs/building.md in the drover tree)" >&2
 		fi
 	fi
 	;;
