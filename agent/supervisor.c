@@ -72,6 +72,7 @@ struct supervisor {
 	uint64_t sync_timer;
 	uint64_t tail_timer;
 	int nrunning;
+	int finished;
 	pid_t helpers[64];	/* signal helpers (docker kill) to reap */
 	size_t nhelpers;
 	char *fail_reason;
@@ -394,6 +395,21 @@ sv_rank_exited(struct sv_rank *r, int have_status, int status)
 		xasprintf(&sv->fail_reason, "rank %d %s", r->p->rank, reason);
 	if (sv->nrunning == 0)
 		sv_finish(sv);
+}
+
+/* A rank whose keeper never started still gets its end recorded. */
+static void
+sv_rank_never_started(struct sv_rank *r, const char *why)
+{
+	json_t *ev;
+
+	r->state = RANK_EXITED;
+	ev = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", "state",
+	    "scope", "proc", "rank", r->p->rank, "state", "exited", "class",
+	    "failed", "reason", why);
+	json_object_set_new(ev, "code", json_null());
+	json_object_set_new(ev, "signal", json_null());
+	sv_emit(r->sv, ev, 1);
 }
 
 static void
@@ -939,6 +955,9 @@ sv_finish(struct supervisor *sv)
 	const char *result;
 	char *reason;
 
+	if (sv->finished)
+		return;
+	sv->finished = 1;
 	if (sv->stopping)
 		result = "stopped";
 	else if (sv->fail_reason != NULL)
@@ -1119,6 +1138,9 @@ supervisor_main(struct spec *spec, int lock_fd, int report_fd, int adopt,
 				sv_rank_exited(&sv.ranks[i], 0, 0);
 			}
 		}
+		/* Nothing left to watch (e.g. a crash before any spawn). */
+		if (sv.nrunning == 0)
+			sv_finish(&sv);
 	} else {
 		spool_scan_free(&sc);
 		log_info("starting %s launch %d: %zu process(es)",
@@ -1130,6 +1152,9 @@ supervisor_main(struct spec *spec, int lock_fd, int report_fd, int adopt,
 
 				xasprintf(&msg, "rank %d: %s",
 				    sv.ranks[i].p->rank, cause);
+				if (sv.ranks[i].pid <= 0)
+					sv_rank_never_started(&sv.ranks[i],
+					    cause);
 				free(cause);
 				cause = NULL;
 				log_error("%s", msg);

@@ -1,0 +1,1165 @@
+/*
+ * parse.c - the log parser front end: picks the format (or detects it for
+ * "auto"), feeds it each segment, and does what every format shares:
+ * checkpoint lines, error lines, Python tracebacks, mirroring lines to the
+ * spool, and suppressing what an earlier agent already spooled. It also
+ * converts metrics to and from JSON. The formats themselves live in
+ * parse_tqdm.c, parse_mindone.c, parse_jsonl.c and parse_regex.c; the
+ * log lines are those of /work/shared/formats.md.
+ */
+#include "agent.h"
+#include "parse_impl.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PARSE_MAX_CAND		5
+#define PARSE_TB_MAX_LINES	200
+#define PARSE_TB_MAX_BYTES	(64 * 1024)
+#define PARSE_TB_TAIL_ROOM	4096	/* kept for the exception line */
+
+#define PARSE_TB_START "Traceback (most recent call last):"
+
+enum parse_mirror { MIRROR_NONE, MIRROR_ERRORS, MIRROR_ALL };
+
+struct parse_out {
+	struct parser *p;
+	int cand;
+};
+
+struct parse_cand {
+	const struct parser_ops *ops;
+	void *state;
+	struct parse_out out;
+};
+
+struct parser {
+	struct parse_cand cand[PARSE_MAX_CAND];
+	int ncand;
+	int winner;		/* index in cand, -1 until a format is known */
+	enum parse_mirror mirror;
+
+	parse_emit_fn emit;	/* valid inside feed and finish */
+	void *arg;
+	uint64_t off;		/* of the segment being fed, or the last one */
+
+	struct buf line;	/* cleaned copy of the current segment */
+
+	int tb_open;
+	struct buf tb;
+	int tb_lines;
+	size_t tb_omitted;
+	char tb_prefix[32];
+	size_t tb_prefix_len;
+
+	int resumed;
+	int has_last_step;
+	int64_t last_step;
+	uint64_t last_off;
+};
+
+static const struct parser_ops *const parse_formats[] = {
+	&parse_mindone_ops,
+	&parse_mindspore_ops,
+	&parse_kohya_ops,
+	&parse_diffusers_ops,
+	&parse_jsonl_ops,
+	&parse_regex_ops,
+};
+
+/* Tried by "auto", in this order (regex needs patterns, so not it). */
+static const struct parser_ops *const parse_auto[] = {
+	&parse_mindone_ops,
+	&parse_mindspore_ops,
+	&parse_kohya_ops,
+	&parse_diffusers_ops,
+	&parse_jsonl_ops,
+};
+
+static const char *const parse_fixed[] = {
+	"step", "total_steps", "epoch", "loss", "lr", "step_time_ms",
+	"samples_per_s",
+};
+
+/* ---- small helpers the formats share ---------------------------------- */
+
+const char *
+parse_skip_blanks(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+const char *
+parse_skip_prefix(const char *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (strncmp(s, prefix, n) != 0)
+		return NULL;
+	return s + n;
+}
+
+static int
+parse_word_ends(const char *s)
+{
+	return !isalnum((unsigned char)*s) && *s != '_';
+}
+
+int
+parse_number(const char *s, const char **endp, double *v)
+{
+	const char *p = s, *q;
+	char tmp[64];
+	int neg = 0;
+	size_t n;
+
+	if (*p == '+' || *p == '-')
+		neg = *p++ == '-';
+	if (strncasecmp(p, "nan", 3) == 0 && parse_word_ends(p + 3)) {
+		*v = NAN;
+		*endp = p + 3;
+		return 0;
+	}
+	if (strncasecmp(p, "infinity", 8) == 0 && parse_word_ends(p + 8)) {
+		*v = neg ? -INFINITY : INFINITY;
+		*endp = p + 8;
+		return 0;
+	}
+	if (strncasecmp(p, "inf", 3) == 0 && parse_word_ends(p + 3)) {
+		*v = neg ? -INFINITY : INFINITY;
+		*endp = p + 3;
+		return 0;
+	}
+	/* Decimal only: strtod alone would also take hex and "infinity". */
+	q = p;
+	while (isdigit((unsigned char)*q))
+		q++;
+	if (*q == '.') {
+		q++;
+		while (isdigit((unsigned char)*q))
+			q++;
+	}
+	if (q == p || (q == p + 1 && *p == '.'))
+		return -1;
+	if (*q == 'e' || *q == 'E') {
+		const char *e = q + 1;
+
+		if (*e == '+' || *e == '-')
+			e++;
+		if (isdigit((unsigned char)*e)) {
+			while (isdigit((unsigned char)*e))
+				e++;
+			q = e;
+		}
+	}
+	n = q - s;
+	if (n >= sizeof tmp)
+		return -1;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	*v = strtod(tmp, NULL);
+	*endp = q;
+	return 0;
+}
+
+int
+parse_integer(const char *s, const char **endp, int64_t *v)
+{
+	const char *p = s;
+	int neg = 0;
+	uint64_t n = 0;
+
+	if (*p == '+' || *p == '-')
+		neg = *p++ == '-';
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	while (isdigit((unsigned char)*p)) {
+		if (n > ((uint64_t)INT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*p++ - '0');
+	}
+	*v = neg ? -(int64_t)n : (int64_t)n;
+	*endp = p;
+	return 0;
+}
+
+int
+parse_field_is_fixed(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(parse_fixed); i++) {
+		if (strlen(parse_fixed[i]) == len &&
+		    memcmp(parse_fixed[i], name, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+void
+metric_clear(struct metric *m)
+{
+	memset(m, 0, sizeof *m);
+	m->step = -1;
+}
+
+int
+metric_set_extra(struct metric *m, const char *name, size_t len, double v)
+{
+	size_t i;
+	int k;
+
+	if (len == 0 || len >= sizeof m->extra[0].name)
+		return -1;
+	for (i = 0; i < len; i++) {
+		unsigned char c = name[i];
+
+		if (!isalnum(c) && c != '_' && c != '.' && c != '/' && c != '-')
+			return -1;
+	}
+	if (parse_field_is_fixed(name, len) || (len == 9 &&
+	    memcmp(name, "nonfinite", 9) == 0))
+		return -1;
+	for (k = 0; k < m->nextra; k++) {
+		if (strlen(m->extra[k].name) == len &&
+		    memcmp(m->extra[k].name, name, len) == 0) {
+			m->extra[k].value = v;
+			return 0;
+		}
+	}
+	if (m->nextra == METRIC_MAX_EXTRA)
+		return -1;
+	memcpy(m->extra[m->nextra].name, name, len);
+	m->extra[m->nextra].name[len] = '\0';
+	m->extra[m->nextra++].value = v;
+	return 0;
+}
+
+/* ---- creating and dropping ---------------------------------------------- */
+
+int
+parser_format_valid(const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return 0;
+	if (strcmp(name, "auto") == 0)
+		return 1;
+	for (i = 0; i < nitems(parse_formats); i++) {
+		if (strcmp(name, parse_formats[i]->name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+parse_add_cand(struct parser *p, const struct parser_ops *ops,
+    const json_t *opts, char **cause)
+{
+	struct parse_cand *c;
+	void *state;
+
+	if ((state = ops->create(opts, cause)) == NULL)
+		return -1;
+	c = &p->cand[p->ncand];
+	c->ops = ops;
+	c->state = state;
+	c->out.p = p;
+	c->out.cand = p->ncand++;
+	return 0;
+}
+
+struct parser *
+parser_new(const char *format, const json_t *opts, char **cause)
+{
+	struct parser *p;
+	const json_t *j;
+	const char *s;
+	size_t i;
+
+	if (!parser_format_valid(format)) {
+		xasprintf(cause, "parser.format: unknown format \"%s\" "
+		    "(expected mindone, mindspore, kohya, diffusers, jsonl, "
+		    "regex or auto)", format != NULL ? format : "");
+		return NULL;
+	}
+	if (opts != NULL && !json_is_object(opts)) {
+		xasprintf(cause, "parser: must be an object");
+		return NULL;
+	}
+	p = xcalloc(1, sizeof *p);
+	p->winner = -1;
+	p->mirror = MIRROR_ERRORS;
+	buf_init(&p->line);
+	buf_init(&p->tb);
+
+	if ((j = json_object_get(opts, "mirror")) != NULL) {
+		s = json_string_value(j);
+		if (s != NULL && strcmp(s, "errors") == 0)
+			p->mirror = MIRROR_ERRORS;
+		else if (s != NULL && strcmp(s, "all") == 0)
+			p->mirror = MIRROR_ALL;
+		else if (s != NULL && strcmp(s, "none") == 0)
+			p->mirror = MIRROR_NONE;
+		else {
+			xasprintf(cause, "parser.mirror: must be \"errors\", "
+			    "\"all\" or \"none\"");
+			goto fail;
+		}
+	}
+
+	if (strcmp(format, "auto") == 0) {
+		for (i = 0; i < nitems(parse_auto); i++) {
+			if (parse_add_cand(p, parse_auto[i], opts, cause) != 0)
+				goto fail;
+		}
+		return p;
+	}
+	for (i = 0; i < nitems(parse_formats); i++) {
+		if (strcmp(format, parse_formats[i]->name) == 0)
+			break;
+	}
+	if (parse_add_cand(p, parse_formats[i], opts, cause) != 0)
+		goto fail;
+	p->winner = 0;
+	return p;
+
+fail:
+	parser_free(p);
+	return NULL;
+}
+
+void
+parser_free(struct parser *p)
+{
+	int i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->ncand; i++)
+		p->cand[i].ops->destroy(p->cand[i].state);
+	buf_free(&p->line);
+	buf_free(&p->tb);
+	free(p);
+}
+
+const char *
+parser_format(const struct parser *p)
+{
+	if (p->winner < 0)
+		return "auto";
+	return p->cand[p->winner].ops->name;
+}
+
+void
+parser_resume(struct parser *p, const struct metric *last, uint64_t last_off)
+{
+	int i;
+
+	p->resumed = 1;
+	p->last_off = last_off;
+	if (last == NULL)
+		return;
+	p->has_last_step = 1;
+	p->last_step = last->step;
+	for (i = 0; i < p->ncand; i++) {
+		if (p->cand[i].ops->seed != NULL)
+			p->cand[i].ops->seed(p->cand[i].state, last);
+	}
+}
+
+/* Once auto has a winner, the other candidates go. */
+static void
+parse_drop_losers(struct parser *p)
+{
+	int i;
+
+	if (p->winner < 0 || p->ncand == 1)
+		return;
+	for (i = 0; i < p->ncand; i++) {
+		if (i != p->winner)
+			p->cand[i].ops->destroy(p->cand[i].state);
+	}
+	p->cand[0] = p->cand[p->winner];
+	p->cand[0].out.cand = 0;
+	p->ncand = 1;
+	p->winner = 0;
+}
+
+/* ---- emitting ------------------------------------------------------------ */
+
+/*
+ * Every event carries the offset of the segment that made it leave (for
+ * parser_finish, the last segment fed), not of the text it came from: a
+ * step leaves when the next one shows, a traceback when its exception
+ * does. So offsets never go down, and an agent that restarts reading at
+ * the offset of the last event it spooled, suppressing up to it, neither
+ * loses nor repeats anything.
+ */
+uint64_t
+parse_out_offset(const struct parse_out *out)
+{
+	return out->p->off;
+}
+
+void
+parse_out_metric(struct parse_out *out, const struct metric *m)
+{
+	parse_out_metric_since(out, m, UINT64_MAX);
+}
+
+void
+parse_out_metric_since(struct parse_out *out, const struct metric *m,
+    uint64_t since)
+{
+	struct parser *p = out->p;
+	struct parse_event ev;
+
+	if (p->winner < 0)
+		p->winner = out->cand;
+	else if (p->winner != out->cand)
+		return;
+	if (m->step < 0)
+		return;
+	if (p->has_last_step && m->step <= p->last_step)
+		return;
+	if (p->emit == NULL)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.kind = PARSE_METRIC;
+	ev.off = since < p->off ? since : p->off;
+	ev.metric = m;
+	ev.ckpt_step = -1;
+	p->emit(&ev, p->arg);
+}
+
+static int
+parse_suppressed(const struct parser *p)
+{
+	return p->emit == NULL || (p->resumed && p->off <= p->last_off);
+}
+
+static void
+parse_emit_log(struct parser *p, const char *text, size_t len,
+    const char *level, const char *what)
+{
+	struct parse_event ev;
+
+	if (parse_suppressed(p))
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.kind = PARSE_LOG;
+	ev.off = p->off;
+	ev.ckpt_step = -1;
+	ev.text = text;
+	ev.text_len = len;
+	ev.level = level;
+	ev.what = what;
+	p->emit(&ev, p->arg);
+}
+
+static void
+parse_emit_ckpt(struct parser *p, const char *path, int64_t step)
+{
+	struct parse_event ev;
+
+	if (parse_suppressed(p))
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.kind = PARSE_CKPT;
+	ev.off = p->off;
+	ev.path = path;
+	ev.ckpt_step = step;
+	p->emit(&ev, p->arg);
+}
+
+/* ---- cleaning a segment ------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t
+parse_utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t need, i;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 1;
+	else if (c >= 0xe0 && c <= 0xef) {
+		need = 2;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 3;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (n < need + 1)
+		return 0;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i <= need; i++) {
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	}
+	return need + 1;
+}
+
+/*
+ * Copies a segment into p->line as a C string the formats can scan and
+ * the spool can carry: terminal escape sequences (tqdm's cursor moves)
+ * dropped, NUL bytes and invalid UTF-8 replaced by '?', trailing blanks
+ * (tqdm pads every redraw with spaces) cut.
+ */
+static void
+parse_clean(struct parser *p, const char *seg, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)seg;
+	size_t i = 0, n;
+
+	buf_reset(&p->line);
+	buf_reserve(&p->line, len);
+	while (i < len) {
+		/* Plain ASCII goes across in runs. */
+		for (n = i; n < len && s[n] < 0x80 && s[n] != '\0' &&
+		    s[n] != 0x1b; n++)
+			;
+		if (n > i) {
+			buf_add(&p->line, s + i, n - i);
+			i = n;
+			continue;
+		}
+		if (s[i] == 0x1b && i + 1 < len && s[i + 1] == '[') {
+			i += 2;
+			while (i < len && s[i] >= 0x20 && s[i] <= 0x3f)
+				i++;
+			if (i < len && s[i] >= 0x40 && s[i] <= 0x7e)
+				i++;
+			continue;
+		}
+		if (s[i] == '\0') {
+			buf_addch(&p->line, '?');
+			i++;
+			continue;
+		}
+		if ((n = parse_utf8_len(s + i, len - i)) == 0) {
+			buf_addch(&p->line, '?');
+			i++;
+			continue;
+		}
+		buf_add(&p->line, s + i, n);
+		i += n;
+	}
+	while (p->line.len > 0 && isspace((unsigned char)
+	    p->line.data[p->line.len - 1]))
+		p->line.len--;
+	buf_cstr(&p->line);
+}
+
+/*
+ * Length of a launcher's per-rank prefix: "[rank3]: " (torchrun) or
+ * "[default3]:" (torchrun --tee); at most one space after the colon is
+ * part of it, so a traceback's indentation survives.
+ */
+static size_t
+parse_rank_prefix(const char *s)
+{
+	const char *p = s;
+
+	if (*p++ != '[')
+		return 0;
+	while (isalpha((unsigned char)*p) || *p == '_')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return 0;
+	while (isdigit((unsigned char)*p))
+		p++;
+	if (p[0] != ']' || p[1] != ':')
+		return 0;
+	p += 2;
+	if (*p == ' ')
+		p++;
+	return p - s;
+}
+
+/* ---- checkpoints ------------------------------------------------------- */
+
+/* The last path component of path[0..len), trailing '/' ignored. */
+static const char *
+parse_basename(const char *path, size_t *lenp)
+{
+	size_t len = *lenp, i;
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	for (i = len; i > 0 && path[i - 1] != '/'; i--)
+		;
+	*lenp = len - i;
+	return path + i;
+}
+
+/* "NAME_500.ckpt" -> 500 */
+static int64_t
+parse_step_ckpt_suffix(const char *base, size_t len)
+{
+	const char *e;
+	size_t i;
+	int64_t v;
+
+	if (len < 7 || strncmp(base + len - 5, ".ckpt", 5) != 0)
+		return -1;
+	i = len - 5;
+	while (i > 0 && isdigit((unsigned char)base[i - 1]))
+		i--;
+	if (i == len - 5 || i == 0 || base[i - 1] != '_')
+		return -1;
+	if (parse_integer(base + i, &e, &v) != 0)
+		return -1;
+	return v;
+}
+
+/* "checkpoint-500" -> 500 */
+static int64_t
+parse_step_accelerate(const char *base, size_t len)
+{
+	const char *e;
+	int64_t v;
+
+	if (len <= 11 || strncmp(base, "checkpoint-", 11) != 0)
+		return -1;
+	if (parse_integer(base + 11, &e, &v) != 0 || e != base + len || v < 0)
+		return -1;
+	return v;
+}
+
+/* "NAME-step00000500.safetensors" -> 500 */
+static int64_t
+parse_step_kohya(const char *base, size_t len)
+{
+	const char *s, *e, *end = base + len;
+	int64_t v;
+
+	for (s = base; s + 5 < end; s++) {
+		if (strncmp(s, "-step", 5) != 0 ||
+		    !isdigit((unsigned char)s[5]))
+			continue;
+		if (parse_integer(s + 5, &e, &v) == 0 && e <= end &&
+		    (e == end || *e == '.' || *e == '-' || *e == '_'))
+			return v;
+	}
+	return -1;
+}
+
+/*
+ * A checkpoint line: sets *pathp / *plenp (inside s) and *stepp (-1 when
+ * the name does not say). Returns 0 or -1.
+ */
+static int
+parse_ckpt(const char *s, const char **pathp, size_t *plenp, int64_t *stepp)
+{
+	static const char *const mindone[] = {
+		"save checkpoint to ", "save ema checkpoint to ",
+		"save lora checkpoint to ",
+	};
+	const char *path = NULL, *base;
+	size_t i, len, blen;
+	int kind = 0;
+	const char *q;
+
+	for (i = 0; i < nitems(mindone) && path == NULL; i++) {
+		if ((q = strcasestr(s, mindone[i])) != NULL) {
+			path = q + strlen(mindone[i]);
+			kind = 1;
+		}
+	}
+	if (path == NULL && (q = strstr(s, "Saved state to ")) != NULL) {
+		path = q + 15;
+		kind = 2;
+	}
+	if (path == NULL && (q = strstr(s, "saving checkpoint: ")) != NULL) {
+		path = q + 19;
+		kind = 3;
+	}
+	if (path == NULL)
+		return -1;
+	path = parse_skip_blanks(path);
+	len = strlen(path);
+	if (len >= 2 && (path[0] == '"' || path[0] == '\'') &&
+	    path[len - 1] == path[0]) {
+		path++;
+		len -= 2;
+	}
+	if (len == 0)
+		return -1;
+	blen = len;
+	base = parse_basename(path, &blen);
+	if (kind == 1)
+		*stepp = parse_step_ckpt_suffix(base, blen);
+	else if (kind == 2)
+		*stepp = parse_step_accelerate(base, blen);
+	else
+		*stepp = parse_step_kohya(base, blen);
+	*pathp = path;
+	*plenp = len;
+	return 0;
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* "RuntimeError: ...", "torch.OutOfMemoryError", "KeyboardInterrupt" */
+static int
+parse_is_exception_line(const char *s)
+{
+	const char *p = s, *id_end;
+	size_t n;
+
+	if (!isalpha((unsigned char)*p) && *p != '_')
+		return 0;
+	while (isalnum((unsigned char)*p) || *p == '_' || *p == '.')
+		p++;
+	id_end = p;
+	if (*p != '\0' && !(p[0] == ':' && (p[1] == ' ' || p[1] == '\0')))
+		return 0;
+	n = id_end - s;
+	if (n >= 5 && strncmp(id_end - 5, "Error", 5) == 0)
+		return 1;
+	if (n >= 9 && strncmp(id_end - 9, "Exception", 9) == 0)
+		return 1;
+	if (n >= 17 && strncmp(id_end - 17, "KeyboardInterrupt", 17) == 0)
+		return 1;
+	return 0;
+}
+
+/* "... 12345 Killed   python train.py" (bash) or a bare "Killed". */
+static int
+parse_is_killed(const char *s)
+{
+	const char *q = s, *b;
+
+	if (strcmp(s, "Killed") == 0)
+		return 1;
+	while ((q = strstr(q, "Killed")) != NULL) {
+		b = q;
+		if (q[6] == ' ' || q[6] == '\t' || q[6] == '\0') {
+			while (b > s && (b[-1] == ' ' || b[-1] == '\t'))
+				b--;
+			if (b < q && b > s && isdigit((unsigned char)b[-1])) {
+				while (b > s && isdigit((unsigned char)b[-1]))
+					b--;
+				if (b == s || b[-1] == ' ' || b[-1] == '\t')
+					return 1;
+			}
+		}
+		q += 6;
+	}
+	return 0;
+}
+
+/* "[E1206 12:00:00.1 ...]" or "[E ProcessGroupNCCL.cpp:...]" (c10 logs) */
+static int
+parse_is_c10_error(const char *s)
+{
+	if (s[0] != '[' || (s[1] != 'E' && s[1] != 'F'))
+		return 0;
+	if (s[2] != ' ' && !isdigit((unsigned char)s[2]))
+		return 0;
+	return strchr(s, ']') != NULL;
+}
+
+/*
+ * The level word after a leading timestamp, as rich (kohya) and plain
+ * loggers print it: "2024-12-06 12:00:00 ERROR    ...". NULL if none.
+ */
+static const char *
+parse_stamp_level(const char *s)
+{
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*s))
+		return NULL;
+	while (isdigit((unsigned char)*p) || *p == '-' || *p == ':' ||
+	    *p == '.' || *p == ',' || *p == '/' || *p == ' ' ||
+	    (*p == 'T' && isdigit((unsigned char)p[1])))
+		p++;
+	if (p == s || p[-1] != ' ')
+		return NULL;
+	return p;
+}
+
+static int
+parse_level_is(const char *s, const char *level)
+{
+	size_t n = strlen(level);
+
+	return strncmp(s, level, n) == 0 && (s[n] == ' ' || s[n] == ':');
+}
+
+static int
+parse_is_error(const char *s)
+{
+	static const char *const quiet[] = {
+		"[WARNING]", "[WARN]", "[INFO]", "[DEBUG]", "WARNING:",
+		"INFO:", "DEBUG:",
+	};
+	static const char *const quiet_in[] = {
+		" - WARNING - ", " - INFO - ", " - DEBUG - ", "Warning: ",
+	};
+	static const char *const loud[] = {
+		"[ERROR]", "[CRITICAL]", "ERROR:", "CRITICAL:",
+	};
+	static const char *const loud_in[] = {
+		" - ERROR - ", " - CRITICAL - ", "Segmentation fault",
+		"(core dumped)",
+	};
+	const char *lvl;
+	size_t i;
+
+	if ((lvl = parse_stamp_level(s)) != NULL) {
+		if (parse_level_is(lvl, "WARNING") ||
+		    parse_level_is(lvl, "INFO") || parse_level_is(lvl, "DEBUG"))
+			return 0;
+		if (parse_level_is(lvl, "ERROR") ||
+		    parse_level_is(lvl, "CRITICAL"))
+			return 1;
+	}
+	for (i = 0; i < nitems(quiet); i++) {
+		if (parse_skip_prefix(s, quiet[i]) != NULL)
+			return 0;
+	}
+	for (i = 0; i < nitems(quiet_in); i++) {
+		if (strstr(s, quiet_in[i]) != NULL)
+			return 0;
+	}
+	for (i = 0; i < nitems(loud); i++) {
+		if (parse_skip_prefix(s, loud[i]) != NULL)
+			return 1;
+	}
+	for (i = 0; i < nitems(loud_in); i++) {
+		if (strstr(s, loud_in[i]) != NULL)
+			return 1;
+	}
+	if (strcasestr(s, "out of memory") != NULL ||
+	    strcasestr(s, "NCCL error") != NULL)
+		return 1;
+	return parse_is_exception_line(s) || parse_is_killed(s) ||
+	    parse_is_c10_error(s);
+}
+
+/* ---- tracebacks ---------------------------------------------------------- */
+
+/* n cut back so that s[0..n) does not end inside a UTF-8 sequence. */
+static size_t
+parse_utf8_cut(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = n;
+
+	while (i > 0 && (u[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return 0;
+	if (u[i - 1] < 0x80 || parse_utf8_len(u + i - 1, n - i + 1) ==
+	    n - i + 1)
+		return n;
+	return i - 1;
+}
+
+static void
+parse_tb_start(struct parser *p, const char *line, size_t len,
+    size_t prefix_len)
+{
+	p->tb_open = 1;
+	buf_reset(&p->tb);
+	buf_add(&p->tb, line, len);
+	p->tb_lines = 1;
+	p->tb_omitted = 0;
+	if (prefix_len >= sizeof p->tb_prefix)
+		prefix_len = 0;
+	memcpy(p->tb_prefix, line, prefix_len);
+	p->tb_prefix[prefix_len] = '\0';
+	p->tb_prefix_len = prefix_len;
+}
+
+static void
+parse_tb_add(struct parser *p, const char *line, size_t len)
+{
+	if (p->tb_lines >= PARSE_TB_MAX_LINES - 2 || p->tb.len + 1 + len >
+	    PARSE_TB_MAX_BYTES - PARSE_TB_TAIL_ROOM) {
+		p->tb_omitted++;
+		return;
+	}
+	buf_addch(&p->tb, '\n');
+	buf_add(&p->tb, line, len);
+	p->tb_lines++;
+}
+
+/* The exception line: always kept, after a note of what was left out. */
+static void
+parse_tb_add_last(struct parser *p, const char *line, size_t len)
+{
+	size_t room;
+
+	if (p->tb_omitted > 0)
+		buf_printf(&p->tb, "\n[... %zu lines omitted ...]",
+		    p->tb_omitted);
+	p->tb_omitted = 0;
+	if (p->tb.len + 1 >= PARSE_TB_MAX_BYTES)
+		return;
+	room = PARSE_TB_MAX_BYTES - p->tb.len - 1;
+	if (len > room)
+		len = parse_utf8_cut(line, room);
+	buf_addch(&p->tb, '\n');
+	buf_add(&p->tb, line, len);
+	p->tb_lines++;
+}
+
+static void
+parse_tb_close(struct parser *p)
+{
+	if (!p->tb_open)
+		return;
+	if (p->tb_omitted > 0) {
+		buf_printf(&p->tb, "\n[... %zu lines omitted ...]",
+		    p->tb_omitted);
+		p->tb_omitted = 0;
+	}
+	p->tb_open = 0;
+	if (p->mirror != MIRROR_NONE)
+		parse_emit_log(p, buf_cstr(&p->tb), p->tb.len, "error",
+		    "traceback");
+	buf_reset(&p->tb);
+}
+
+/*
+ * A line while a traceback is open: indented lines continue it, the first
+ * other line (the exception) ends it. Another rank's lines pass by.
+ * Returns 1 when the traceback took the line.
+ */
+static int
+parse_tb_line(struct parser *p, const char *line, size_t len,
+    size_t prefix_len)
+{
+	const char *body = line + prefix_len;
+
+	if (prefix_len != p->tb_prefix_len ||
+	    memcmp(line, p->tb_prefix, prefix_len) != 0) {
+		if (prefix_len > 0 && p->tb_prefix_len > 0)
+			return 0;
+		parse_tb_close(p);
+		return 0;
+	}
+	if (*body == ' ' || *body == '\t' || *body == '\0') {
+		parse_tb_add(p, line, len);
+		return 1;
+	}
+	if (parse_skip_prefix(body, PARSE_TB_START) != NULL) {
+		parse_tb_close(p);
+		return 0;
+	}
+	parse_tb_add_last(p, line, len);
+	parse_tb_close(p);
+	return 1;
+}
+
+/* ---- one segment --------------------------------------------------------- */
+
+/* A line no format claimed: traceback start, checkpoint, error, mirror. */
+static void
+parse_plain(struct parser *p, const char *line, size_t len)
+{
+	size_t prefix_len = parse_rank_prefix(line), plen;
+	const char *body = line + prefix_len, *path;
+	int64_t step;
+	char *copy;
+
+	if (parse_skip_prefix(body, PARSE_TB_START) != NULL) {
+		parse_tb_close(p);
+		parse_tb_start(p, line, len, prefix_len);
+		return;
+	}
+	if (parse_ckpt(body, &path, &plen, &step) == 0) {
+		copy = xstrndup(path, plen);
+		parse_emit_ckpt(p, copy, step);
+		free(copy);
+	} else if (parse_is_error(body)) {
+		if (p->mirror != MIRROR_NONE)
+			parse_emit_log(p, line, len, "error", "error");
+		return;
+	}
+	if (p->mirror == MIRROR_ALL)
+		parse_emit_log(p, line, len, "info", "line");
+}
+
+/* Offers a line to the format(s); returns how much of it they took. */
+static size_t
+parse_offer(struct parser *p, const char *body, size_t len)
+{
+	struct parse_cand *c;
+	size_t used, best = 0;
+	int i;
+
+	if (p->winner >= 0) {
+		c = &p->cand[p->winner];
+		return c->ops->line(c->state, &c->out, body, len);
+	}
+	for (i = 0; i < p->ncand; i++) {
+		c = &p->cand[i];
+		used = c->ops->line(c->state, &c->out, body, len);
+		if (p->winner == i)
+			return used;
+		if (used > best)
+			best = used;
+	}
+	return best;
+}
+
+void
+parser_feed(struct parser *p, const char *seg, size_t len, char term,
+    uint64_t off, parse_emit_fn emit, void *arg)
+{
+	const char *line, *body, *rest;
+	size_t prefix_len, used;
+
+	p->emit = emit;
+	p->arg = arg;
+	p->off = off;
+	parse_clean(p, seg, len);
+	if (p->line.len == 0)
+		goto out;
+	line = p->line.data;
+	prefix_len = parse_rank_prefix(line);
+	body = line + prefix_len;
+
+	if (p->tb_open && parse_tb_line(p, line, p->line.len, prefix_len))
+		goto out;
+	used = parse_offer(p, body, p->line.len - prefix_len);
+	if (used == 0) {
+		parse_plain(p, line, p->line.len);
+		goto out;
+	}
+	/* Output glued after the format's text (a warning after a bar). */
+	rest = parse_skip_blanks(body + used);
+	if (*rest != '\0')
+		parse_plain(p, rest, strlen(rest));
+out:
+	parse_drop_losers(p);
+	p->emit = NULL;
+	p->arg = NULL;
+}
+
+void
+parser_finish(struct parser *p, parse_emit_fn emit, void *arg)
+{
+	int i;
+
+	p->emit = emit;
+	p->arg = arg;
+	parse_tb_close(p);
+	for (i = 0; i < p->ncand; i++) {
+		if (p->winner >= 0 && p->winner != i)
+			continue;
+		if (p->cand[i].ops->finish != NULL)
+			p->cand[i].ops->finish(p->cand[i].state,
+			    &p->cand[i].out);
+	}
+	parse_drop_losers(p);
+	p->emit = NULL;
+	p->arg = NULL;
+}
+
+/* ---- metric <-> JSON ---------------------------------------------------- */
+
+static void
+metric_put_number(json_t *o, json_t *nonfinite, const char *key, double v)
+{
+	proto_set_number(o, key, v);
+	if (!isfinite(v))
+		json_array_append_new(nonfinite, json_string(key));
+}
+
+json_t *
+metric_to_json(const struct metric *m)
+{
+	json_t *o, *nf;
+	int i;
+
+	o = json_object();
+	nf = json_array();
+	json_object_set_new(o, "step", json_integer(m->step));
+	if (m->has & METRIC_HAS_TOTAL)
+		json_object_set_new(o, "total_steps",
+		    json_integer(m->total_steps));
+	if (m->has & METRIC_HAS_EPOCH)
+		json_object_set_new(o, "epoch", json_integer(m->epoch));
+	if (m->has & METRIC_HAS_LOSS)
+		metric_put_number(o, nf, "loss", m->loss);
+	if (m->has & METRIC_HAS_LR)
+		metric_put_number(o, nf, "lr", m->lr);
+	if (m->has & METRIC_HAS_STEP_TIME)
+		metric_put_number(o, nf, "step_time_ms", m->step_time_ms);
+	if (m->has & METRIC_HAS_SAMPLES)
+		metric_put_number(o, nf, "samples_per_s", m->samples_per_s);
+	for (i = 0; i < m->nextra && i < METRIC_MAX_EXTRA; i++)
+		metric_put_number(o, nf, m->extra[i].name, m->extra[i].value);
+	if (json_array_size(nf) > 0)
+		json_object_set_new(o, "nonfinite", nf);
+	else
+		json_decref(nf);
+	return o;
+}
+
+/* Keys a spooled event carries around the metric; not extras. */
+static const char *const metric_envelope[] = {
+	"type", "seq", "t", "rank", "host", "run", "attempt", "stream",
+	"nonfinite",
+};
+
+int
+metric_from_json(const json_t *o, struct metric *m)
+{
+	const char *key;
+	json_t *v;
+	double d;
+	size_t i;
+	int skip;
+
+	metric_clear(m);
+	if (!json_is_object(o) || proto_get_int(o, "step", &m->step) != 0)
+		return -1;
+	if (proto_get_int(o, "total_steps", &m->total_steps) == 0)
+		m->has |= METRIC_HAS_TOTAL;
+	if (proto_get_int(o, "epoch", &m->epoch) == 0)
+		m->has |= METRIC_HAS_EPOCH;
+	if (proto_get_number(o, "loss", &m->loss) == 0)
+		m->has |= METRIC_HAS_LOSS;
+	if (proto_get_number(o, "lr", &m->lr) == 0)
+		m->has |= METRIC_HAS_LR;
+	if (proto_get_number(o, "step_time_ms", &m->step_time_ms) == 0)
+		m->has |= METRIC_HAS_STEP_TIME;
+	if (proto_get_number(o, "samples_per_s", &m->samples_per_s) == 0)
+		m->has |= METRIC_HAS_SAMPLES;
+	json_object_foreach((json_t *)o, key, v) {
+		skip = parse_field_is_fixed(key, strlen(key));
+		for (i = 0; i < nitems(metric_envelope) && !skip; i++)
+			skip = strcmp(key, metric_envelope[i]) == 0;
+		if (skip || proto_get_number(o, key, &d) != 0)
+			continue;
+		(void)metric_set_extra(m, key, strlen(key), d);
+	}
+	return 0;
+}

@@ -1,0 +1,302 @@
+/*
+ * parse_regex.c - user patterns for logs no preset knows. The spec's
+ * parser object carries {"patterns":[{"regex":"POSIX ERE","fields":[...]}]}:
+ * capture group k fills fields[k-1] (step, total_steps, epoch, loss, lr,
+ * step_time_ms, samples_per_s, any other name for an extra, "" to skip a
+ * group). A match with a step makes a metric; a match without one sets
+ * sticky values (an epoch line, a total line) that later metrics carry.
+ */
+#include "agent.h"
+#include "parse_impl.h"
+
+#include <ctype.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REGEX_MAX_PATTERNS	32
+#define REGEX_MAX_GROUPS	16
+
+struct regex_pat {
+	regex_t re;
+	int compiled;
+	char **fields;		/* nfields names, "" for a skipped group */
+	size_t nfields;
+	int has_step;
+};
+
+struct regex_fmt {
+	struct regex_pat *pat;
+	size_t npat;
+	struct metric sticky;	/* values from matches without a step */
+};
+
+static void
+regex_destroy(void *arg)
+{
+	struct regex_fmt *r = arg;
+	size_t i, k;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->npat; i++) {
+		if (r->pat[i].compiled)
+			regfree(&r->pat[i].re);
+		for (k = 0; k < r->pat[i].nfields; k++)
+			free(r->pat[i].fields[k]);
+		free(r->pat[i].fields);
+	}
+	free(r->pat);
+	free(r);
+}
+
+static int
+regex_name_ok(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0)
+		return 1;
+	if (n >= sizeof ((struct metric *)0)->extra[0].name ||
+	    strcmp(s, "nonfinite") == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = s[i];
+
+		if (!isalnum(c) && c != '_' && c != '.' && c != '/' && c != '-')
+			return 0;
+	}
+	return 1;
+}
+
+static int
+regex_compile(struct regex_pat *rp, size_t i, const json_t *pj, char **cause)
+{
+	const json_t *fj, *name;
+	const char *src;
+	char err[256];
+	size_t k;
+	int rc;
+
+	if (!json_is_object(pj)) {
+		xasprintf(cause, "parser.patterns[%zu]: must be an object "
+		    "with \"regex\" and \"fields\"", i);
+		return -1;
+	}
+	if ((src = json_string_value(json_object_get(pj, "regex"))) == NULL ||
+	    *src == '\0') {
+		xasprintf(cause, "parser.patterns[%zu].regex: must be a "
+		    "non-empty string (a POSIX extended regular expression)",
+		    i);
+		return -1;
+	}
+	if ((rc = regcomp(&rp->re, src, REG_EXTENDED)) != 0) {
+		regerror(rc, &rp->re, err, sizeof err);
+		xasprintf(cause, "parser.patterns[%zu].regex: %s in \"%s\"", i,
+		    err, src);
+		return -1;
+	}
+	rp->compiled = 1;
+	fj = json_object_get(pj, "fields");
+	if (!json_is_array(fj) || json_array_size(fj) == 0) {
+		xasprintf(cause, "parser.patterns[%zu].fields: must be a "
+		    "non-empty array of field names, one per capture group", i);
+		return -1;
+	}
+	if (json_array_size(fj) > rp->re.re_nsub ||
+	    json_array_size(fj) > REGEX_MAX_GROUPS) {
+		xasprintf(cause, "parser.patterns[%zu].fields: %zu names but "
+		    "the regex has %zu capture groups", i, json_array_size(fj),
+		    (size_t)rp->re.re_nsub);
+		return -1;
+	}
+	rp->fields = xcalloc(json_array_size(fj), sizeof *rp->fields);
+	json_array_foreach(fj, k, name) {
+		if (!json_is_string(name) ||
+		    !regex_name_ok(json_string_value(name))) {
+			xasprintf(cause, "parser.patterns[%zu].fields[%zu]: "
+			    "must be a field name (step, total_steps, epoch, "
+			    "loss, lr, step_time_ms, samples_per_s, or an "
+			    "extra of 1-39 characters [A-Za-z0-9_./-]; \"\" "
+			    "skips the group)", i, k);
+			return -1;
+		}
+		rp->fields[rp->nfields++] = xstrdup(json_string_value(name));
+		if (strcmp(json_string_value(name), "step") == 0)
+			rp->has_step = 1;
+	}
+	return 0;
+}
+
+static void *
+regex_create(const json_t *opts, char **cause)
+{
+	struct regex_fmt *r;
+	const json_t *pats, *pj;
+	size_t i;
+
+	pats = json_object_get(opts, "patterns");
+	if (!json_is_array(pats) || json_array_size(pats) == 0) {
+		xasprintf(cause, "parser.patterns: the regex format needs a "
+		    "non-empty array of {\"regex\": ..., \"fields\": [...]}");
+		return NULL;
+	}
+	if (json_array_size(pats) > REGEX_MAX_PATTERNS) {
+		xasprintf(cause, "parser.patterns: at most %d patterns",
+		    REGEX_MAX_PATTERNS);
+		return NULL;
+	}
+	r = xcalloc(1, sizeof *r);
+	metric_clear(&r->sticky);
+	r->pat = xcalloc(json_array_size(pats), sizeof *r->pat);
+	json_array_foreach(pats, i, pj) {
+		r->npat++;
+		if (regex_compile(&r->pat[i], i, pj, cause) != 0) {
+			regex_destroy(r);
+			return NULL;
+		}
+	}
+	return r;
+}
+
+/* Sets one named value of m from the text of a capture group. */
+static void
+regex_set(struct metric *m, const char *name, const char *text)
+{
+	const char *e;
+	double d;
+	int64_t v;
+
+	if (strcmp(name, "step") == 0 || strcmp(name, "total_steps") == 0 ||
+	    strcmp(name, "epoch") == 0) {
+		if (parse_integer(text, &e, &v) != 0 || v < 0)
+			return;
+		if (name[0] == 's')
+			m->step = v;
+		else if (name[0] == 't') {
+			m->total_steps = v;
+			m->has |= METRIC_HAS_TOTAL;
+		} else {
+			m->epoch = v;
+			m->has |= METRIC_HAS_EPOCH;
+		}
+		return;
+	}
+	if (parse_number(parse_skip_blanks(text), &e, &d) != 0)
+		return;
+	if (strcmp(name, "loss") == 0) {
+		m->loss = d;
+		m->has |= METRIC_HAS_LOSS;
+	} else if (strcmp(name, "lr") == 0) {
+		m->lr = d;
+		m->has |= METRIC_HAS_LR;
+	} else if (strcmp(name, "step_time_ms") == 0) {
+		m->step_time_ms = d;
+		m->has |= METRIC_HAS_STEP_TIME;
+	} else if (strcmp(name, "samples_per_s") == 0) {
+		m->samples_per_s = d;
+		m->has |= METRIC_HAS_SAMPLES;
+	} else
+		(void)metric_set_extra(m, name, strlen(name), d);
+}
+
+/* Copies what src has into dst. */
+static void
+regex_merge(struct metric *dst, const struct metric *src)
+{
+	int i;
+
+	if (src->has & METRIC_HAS_TOTAL)
+		dst->total_steps = src->total_steps;
+	if (src->has & METRIC_HAS_EPOCH)
+		dst->epoch = src->epoch;
+	if (src->has & METRIC_HAS_LOSS)
+		dst->loss = src->loss;
+	if (src->has & METRIC_HAS_LR)
+		dst->lr = src->lr;
+	if (src->has & METRIC_HAS_STEP_TIME)
+		dst->step_time_ms = src->step_time_ms;
+	if (src->has & METRIC_HAS_SAMPLES)
+		dst->samples_per_s = src->samples_per_s;
+	dst->has |= src->has;
+	for (i = 0; i < src->nextra; i++)
+		(void)metric_set_extra(dst, src->extra[i].name,
+		    strlen(src->extra[i].name), src->extra[i].value);
+}
+
+/* Fills m from the groups of a match. */
+static void
+regex_apply(const struct regex_pat *rp, const char *s,
+    const regmatch_t *rm, struct metric *m)
+{
+	char text[128];
+	size_t k, n;
+
+	for (k = 0; k < rp->nfields; k++) {
+		if (rp->fields[k][0] == '\0' || rm[k + 1].rm_so < 0)
+			continue;
+		n = rm[k + 1].rm_eo - rm[k + 1].rm_so;
+		if (n >= sizeof text)
+			continue;
+		memcpy(text, s + rm[k + 1].rm_so, n);
+		text[n] = '\0';
+		regex_set(m, rp->fields[k], text);
+	}
+}
+
+static size_t
+regex_line(void *arg, struct parse_out *out, const char *s, size_t len)
+{
+	struct regex_fmt *r = arg;
+	regmatch_t rm[REGEX_MAX_GROUPS + 1];
+	struct metric found, m;
+	int have = 0;
+	size_t i;
+
+	for (i = 0; i < r->npat; i++) {
+		const struct regex_pat *rp = &r->pat[i];
+
+		if (regexec(&rp->re, s, nitems(rm), rm, 0) != 0)
+			continue;
+		metric_clear(&m);
+		regex_apply(rp, s, rm, &m);
+		if (!rp->has_step)
+			regex_merge(&r->sticky, &m);
+		else if (!have && m.step >= 0) {
+			found = m;
+			have = 1;
+		}
+	}
+	if (!have)
+		return 0;
+	metric_clear(&m);
+	regex_merge(&m, &r->sticky);
+	regex_merge(&m, &found);
+	m.step = found.step;
+	parse_out_metric(out, &m);
+	return len;
+}
+
+static void
+regex_seed(void *arg, const struct metric *last)
+{
+	struct regex_fmt *r = arg;
+
+	if (last->has & METRIC_HAS_TOTAL) {
+		r->sticky.total_steps = last->total_steps;
+		r->sticky.has |= METRIC_HAS_TOTAL;
+	}
+	if (last->has & METRIC_HAS_EPOCH) {
+		r->sticky.epoch = last->epoch;
+		r->sticky.has |= METRIC_HAS_EPOCH;
+	}
+}
+
+const struct parser_ops parse_regex_ops = {
+	.name = "regex",
+	.create = regex_create,
+	.destroy = regex_destroy,
+	.line = regex_line,
+	.finish = NULL,
+	.seed = regex_seed,
+};
