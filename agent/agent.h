@@ -63,7 +63,13 @@ enum parse_event_kind { PARSE_METRIC, PARSE_CKPT, PARSE_LOG };
 
 struct parse_event {
 	enum parse_event_kind kind;
-	uint64_t off;		/* stream offset of the segment behind it */
+	/* Offset of the segment whose arrival emitted the event (for
+	 * parser_finish, the last segment fed); nondecreasing. */
+	uint64_t off;
+	/* Where a restarted reader must start again to rebuild what the
+	 * parser held at this event (a pending step, an open traceback);
+	 * <= off. */
+	uint64_t resume_off;
 	const struct metric *metric;	/* PARSE_METRIC */
 	const char *path;		/* PARSE_CKPT */
 	int64_t ckpt_step;		/* PARSE_CKPT, -1 when unknown */

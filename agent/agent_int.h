@@ -106,6 +106,7 @@ struct spool_rank {
 	int exit_signal;	/* 0 unless killed by a signal */
 	json_t *last_metric;	/* owned */
 	uint64_t src_ino, src_off;	/* of the last parsed event */
+	uint64_t src_resume;		/* where to read again from */
 	int has_src;
 };
 enum { RANK_NONE, RANK_STARTING, RANK_RUNNING, RANK_EXITED };

@@ -51,6 +51,7 @@ struct parser {
 	struct buf line;	/* cleaned copy of the current segment */
 
 	int tb_open;
+	uint64_t tb_off;	/* where the open traceback started */
 	struct buf tb;
 	int tb_lines;
 	size_t tb_omitted;
@@ -410,6 +411,28 @@ parse_out_offset(const struct parse_out *out)
 	return out->p->off;
 }
 
+/* The earliest offset a restarted reader needs to rebuild held state. */
+static uint64_t
+parse_hold_off(const struct parser *p, uint64_t off)
+{
+	const struct parse_cand *c;
+	uint64_t h;
+	int i;
+
+	if (p->tb_open && p->tb_off < off)
+		off = p->tb_off;
+	for (i = 0; i < p->ncand; i++) {
+		if (p->winner >= 0 && i != p->winner)
+			continue;
+		c = &p->cand[i];
+		if (c->ops->holds_since == NULL || c->state == NULL)
+			continue;
+		if ((h = c->ops->holds_since(c->state)) < off)
+			off = h;
+	}
+	return off;
+}
+
 void
 parse_out_metric(struct parse_out *out, const struct metric *m)
 {
@@ -436,6 +459,7 @@ parse_out_metric_since(struct parse_out *out, const struct metric *m,
 	memset(&ev, 0, sizeof ev);
 	ev.kind = PARSE_METRIC;
 	ev.off = since < p->off ? since : p->off;
+	ev.resume_off = parse_hold_off(p, ev.off);
 	ev.metric = m;
 	ev.ckpt_step = -1;
 	p->emit(&ev, p->arg);
@@ -458,6 +482,7 @@ parse_emit_log(struct parser *p, const char *text, size_t len,
 	memset(&ev, 0, sizeof ev);
 	ev.kind = PARSE_LOG;
 	ev.off = p->off;
+	ev.resume_off = parse_hold_off(p, ev.off);
 	ev.ckpt_step = -1;
 	ev.text = text;
 	ev.text_len = len;
@@ -476,6 +501,7 @@ parse_emit_ckpt(struct parser *p, const char *path, int64_t step)
 	memset(&ev, 0, sizeof ev);
 	ev.kind = PARSE_CKPT;
 	ev.off = p->off;
+	ev.resume_off = parse_hold_off(p, ev.off);
 	ev.path = path;
 	ev.ckpt_step = step;
 	p->emit(&ev, p->arg);
@@ -884,6 +910,7 @@ parse_tb_start(struct parser *p, const char *line, size_t len,
     size_t prefix_len)
 {
 	p->tb_open = 1;
+	p->tb_off = p->off;
 	buf_reset(&p->tb);
 	buf_add(&p->tb, line, len);
 	p->tb_lines = 1;

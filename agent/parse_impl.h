@@ -45,6 +45,10 @@ struct parser_ops {
 	void (*finish)(void *, struct parse_out *);
 	/* Seed sticky state (epoch, total) from the last metric spooled. */
 	void (*seed)(void *, const struct metric *);
+	/* Offset of the oldest segment the format's held state (a step not
+	 * yet emitted) came from; UINT64_MAX when it holds nothing. NULL for
+	 * formats that never hold anything. */
+	uint64_t (*holds_since)(void *);
 };
 
 extern const struct parser_ops parse_mindone_ops;

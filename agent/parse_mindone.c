@@ -37,6 +37,7 @@ struct mindspore {
 	int has_pend;		/* the LossMonitor step that waits */
 	struct metric pend;	/* its step is the step within the epoch */
 
+	uint64_t hold_off;	/* where the oldest held step came from */
 	struct metric *held;	/* older steps waiting for spe */
 	size_t nheld;
 	size_t capheld;
@@ -338,6 +339,9 @@ ms_loss_monitor(struct mindspore *ms, struct parse_out *out, const char *s)
 	ms->pend.has = METRIC_HAS_EPOCH | METRIC_HAS_LOSS;
 	(void)metric_set_extra(&ms->pend, "step_in_epoch", 13, (double)sie);
 	ms->has_pend = 1;
+	/* Older held steps keep the older offset. */
+	if (ms->nheld == 0)
+		ms->hold_off = parse_out_offset(out);
 	return 1;
 }
 
@@ -470,6 +474,14 @@ ms_seed(void *arg, const struct metric *last)
 	}
 }
 
+static uint64_t
+ms_holds_since(void *arg)
+{
+	struct mindspore *ms = arg;
+
+	return ms->has_pend || ms->nheld > 0 ? ms->hold_off : UINT64_MAX;
+}
+
 const struct parser_ops parse_mindspore_ops = {
 	.name = "mindspore",
 	.create = ms_create,
@@ -477,4 +489,5 @@ const struct parser_ops parse_mindspore_ops = {
 	.line = ms_line,
 	.finish = ms_finish,
 	.seed = ms_seed,
+	.holds_since = ms_holds_since,
 };

@@ -31,6 +31,7 @@ struct tqdm {
 	int has_pend;			/* a step waiting for the counter */
 	int pend_measured;		/* drawn with a rate, not "?it/s" */
 	struct metric pend;
+	uint64_t pend_off;		/* first redraw of the pending step */
 	uint64_t pend_since;		/* first header line after its last
 					   redraw, UINT64_MAX if none */
 };
@@ -282,6 +283,7 @@ tqdm_redraw(struct tqdm *t, struct parse_out *out,
 		metric_clear(m);
 		m->step = bar->n;
 		t->has_pend = 1;
+		t->pend_off = parse_out_offset(out);
 	}
 	if (bar->total >= 0) {
 		m->total_steps = bar->total;
@@ -381,6 +383,14 @@ tqdm_seed(void *arg, const struct metric *last)
 	}
 }
 
+static uint64_t
+tqdm_holds_since(void *arg)
+{
+	struct tqdm *t = arg;
+
+	return t->has_pend ? t->pend_off : UINT64_MAX;
+}
+
 const struct parser_ops parse_kohya_ops = {
 	.name = "kohya",
 	.create = tqdm_create_kohya,
@@ -388,6 +398,7 @@ const struct parser_ops parse_kohya_ops = {
 	.line = tqdm_line,
 	.finish = tqdm_finish,
 	.seed = tqdm_seed,
+	.holds_since = tqdm_holds_since,
 };
 
 const struct parser_ops parse_diffusers_ops = {
@@ -397,4 +408,5 @@ const struct parser_ops parse_diffusers_ops = {
 	.line = tqdm_line,
 	.finish = tqdm_finish,
 	.seed = tqdm_seed,
+	.holds_since = tqdm_holds_since,
 };

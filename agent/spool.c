@@ -507,12 +507,18 @@ scan_event(struct spool_scan *sc, json_t *o)
 		json_decref(r->last_metric);
 		r->last_metric = json_incref(o);
 	}
+	/* src: [inode, offset, resume offset (absent: the offset)] */
 	src = json_object_get(o, "src");
-	if (json_is_array(src) && json_array_size(src) == 2) {
+	if (json_is_array(src) && json_array_size(src) >= 2) {
 		r->src_ino = (uint64_t)json_integer_value(
 		    json_array_get(src, 0));
 		r->src_off = (uint64_t)json_integer_value(
 		    json_array_get(src, 1));
+		r->src_resume = json_array_size(src) >= 3 ?
+		    (uint64_t)json_integer_value(json_array_get(src, 2)) :
+		    r->src_off;
+		if (r->src_resume > r->src_off)
+			r->src_resume = r->src_off;
 		r->has_src = 1;
 	}
 }

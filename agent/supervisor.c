@@ -192,8 +192,9 @@ sv_parse_emit(const struct parse_event *pe, void *arg)
 		return;
 	}
 	json_object_set_new(ev, "rank", json_integer(r->p->rank));
-	json_object_set_new(ev, "src", json_pack("[I, I]",
-	    (json_int_t)r->log_ino, (json_int_t)pe->off));
+	json_object_set_new(ev, "src", json_pack("[I, I, I]",
+	    (json_int_t)r->log_ino, (json_int_t)pe->off,
+	    (json_int_t)pe->resume_off));
 	sv_emit(sv, ev, 0);
 }
 
@@ -910,7 +911,7 @@ sv_adopt_rank(struct supervisor *sv, struct sv_rank *r, struct spool_scan *sc)
 	/* Resume parsing where the spool ends, in the same file if it is. */
 	if (sr->has_src && stat(r->log_path, &st) == 0 &&
 	    (uint64_t)st.st_ino == sr->src_ino)
-		sv_log_open(r, sr->src_off);
+		sv_log_open(r, sr->src_resume);
 	else {
 		sv_log_open(r, 0);
 		if (sr->has_src)
