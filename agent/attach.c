@@ -179,8 +179,9 @@ attach_ctl_write(struct attach *a, const char *line)
 }
 
 static void
-attach_command(struct attach *a, const char *p, size_t n)
+attach_command(const char *p, size_t n, void *arg)
 {
+	struct attach *a = arg;
 	struct proto_cmd cmd;
 	char *cause = NULL, *line, *msg;
 
@@ -210,9 +211,8 @@ static void
 attach_stdin(int fd, short revents, void *arg)
 {
 	struct attach *a = arg;
-	char data[4096], *nl;
+	char data[4096];
 	ssize_t n;
-	size_t len;
 
 	n = read(fd, data, sizeof data);
 	if (n == -1 && (errno == EINTR || errno == EAGAIN))
@@ -223,14 +223,7 @@ attach_stdin(int fd, short revents, void *arg)
 		return;
 	}
 	buf_add(&a->cmd_in, data, (size_t)n);
-	while (a->cmd_in.len > 0 &&
-	    (nl = memchr(a->cmd_in.data, '\n', a->cmd_in.len)) != NULL) {
-		len = (size_t)(nl - a->cmd_in.data);
-		if (len > 0)
-			attach_command(a, a->cmd_in.data, len);
-		buf_drain(&a->cmd_in, len + 1);
-	}
-	if (a->cmd_in.len > 4096) {
+	if (buf_each_line(&a->cmd_in, 4096, attach_command, a)) {
 		attach_error(a, "command line longer than 4096 bytes; dropped");
 		buf_reset(&a->cmd_in);
 	}

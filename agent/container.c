@@ -804,12 +804,24 @@ wrap_docker_exec(struct argv_build *av, const struct cspec *cs,
 	return 0;
 }
 
+/* SRC:DST[:ro] mounts, each after flag (docker -v, apptainer --bind). */
+static void
+add_mounts(struct argv_build *av, const struct cspec *cs, const char *flag)
+{
+	size_t i;
+
+	for (i = 0; i < cs->nmounts; i++) {
+		av_add(av, flag);
+		av_addf(av, "%s:%s%s", cs->mounts[i].src, cs->mounts[i].dst,
+		    cs->mounts[i].ro ? ":ro" : "");
+	}
+}
+
 static int
 wrap_run(struct argv_build *av, const struct cspec *cs,
     const struct wrap_in *in, char **cause)
 {
 	char *name;
-	size_t i;
 
 	av_add(av, cs->program);
 	av_add(av, "run");
@@ -837,11 +849,7 @@ wrap_run(struct argv_build *av, const struct cspec *cs,
 		av_add(av, "-v");
 		av_addf(av, "%s:%s", in->run_dir, in->run_dir);
 	}
-	for (i = 0; i < cs->nmounts; i++) {
-		av_add(av, "-v");
-		av_addf(av, "%s:%s%s", cs->mounts[i].src, cs->mounts[i].dst,
-		    cs->mounts[i].ro ? ":ro" : "");
-	}
+	add_mounts(av, cs, "-v");
 	if (add_env(av, cs, in, cause) != 0)
 		return -1;
 	if (in->cwd != NULL) {
@@ -879,11 +887,7 @@ wrap_apptainer(struct argv_build *av, const struct cspec *cs,
 		av_add(av, "--bind");
 		av_addf(av, "%s:%s", in->run_dir, in->run_dir);
 	}
-	for (i = 0; i < cs->nmounts; i++) {
-		av_add(av, "--bind");
-		av_addf(av, "%s:%s%s", cs->mounts[i].src, cs->mounts[i].dst,
-		    cs->mounts[i].ro ? ":ro" : "");
-	}
+	add_mounts(av, cs, "--bind");
 	if (in->cwd != NULL) {
 		if (check_dir(cs, "cwd", in->cwd, cause) != 0)
 			return -1;

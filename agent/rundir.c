@@ -166,17 +166,11 @@ rundir_read_pid(const char *dir, pid_t *pid, uint64_t *start)
 	unsigned long long st;
 	long p;
 	ssize_t n;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	n = file_read_small(path, data, sizeof data, 1);
 	free(path);
-	if (fd == -1)
+	if (n == -1)
 		return -1;
-	n = read_full(fd, data, sizeof data - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	data[n] = '\0';
 	if (sscanf(data, "%ld %llu", &p, &st) != 2 || p <= 0)
 		return -1;
 	*pid = (pid_t)p;

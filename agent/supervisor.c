@@ -554,8 +554,9 @@ sv_stop(struct supervisor *sv, int grace_s, const char *why)
 /* ---- the ctl FIFO ----------------------------------------------------- */
 
 static void
-sv_command(struct supervisor *sv, const char *line, size_t len)
+sv_command(const char *line, size_t len, void *arg)
 {
+	struct supervisor *sv = arg;
 	struct proto_cmd cmd;
 	char *cause = NULL;
 	json_t *ev;
@@ -584,19 +585,12 @@ static void
 sv_ctl_cb(int fd, short revents, void *arg)
 {
 	struct supervisor *sv = arg;
-	char data[4096], *nl;
+	char data[4096];
 	ssize_t n;
-	size_t len;
 
 	while ((n = read(fd, data, sizeof data)) > 0)
 		buf_add(&sv->ctl_in, data, (size_t)n);
-	while (sv->ctl_in.len > 0 &&
-	    (nl = memchr(sv->ctl_in.data, '\n', sv->ctl_in.len)) != NULL) {
-		len = (size_t)(nl - sv->ctl_in.data);
-		sv_command(sv, sv->ctl_in.data, len);
-		buf_drain(&sv->ctl_in, len + 1);
-	}
-	if (sv->ctl_in.len > 65536)
+	if (buf_each_line(&sv->ctl_in, 65536, sv_command, sv))
 		buf_reset(&sv->ctl_in);	/* garbage without newlines */
 }
 

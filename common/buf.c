@@ -102,6 +102,24 @@ buf_drain(struct buf *b, size_t n)
 	b->len -= n;
 }
 
+int
+buf_each_line(struct buf *b, size_t max,
+    void (*fn)(const char *, size_t, void *), void *arg)
+{
+	char *nl;
+	size_t len, off = 0;
+
+	while (off < b->len &&
+	    (nl = memchr(b->data + off, '\n', b->len - off)) != NULL) {
+		len = (size_t)(nl - (b->data + off));
+		if (len > 0)
+			fn(b->data + off, len, arg);
+		off += len + 1;
+	}
+	buf_drain(b, off);
+	return b->len > max;
+}
+
 const char *
 buf_cstr(struct buf *b)
 {

@@ -65,6 +65,11 @@ void buf_addch(struct buf *, char);
 void buf_printf(struct buf *, const char *, ...) PRINTFLIKE(2, 3);
 void buf_drain(struct buf *, size_t);
 const char *buf_cstr(struct buf *);	/* NUL-terminated view, borrowed */
+/* Calls fn for each complete '\n'-terminated line (without it; empty lines
+ * skipped) and drains them; a partial line stays. Returns 1 when what
+ * stays is longer than max (the caller decides what to do), else 0. */
+int buf_each_line(struct buf *, size_t max,
+    void (*fn)(const char *, size_t, void *), void *);
 char *buf_steal(struct buf *);		/* caller frees; buffer is reset */
 
 /* clock.c */
@@ -94,6 +99,9 @@ int fd_set_cloexec(int);
 ssize_t read_full(int, void *, size_t);		/* retries EINTR; short only at EOF */
 int write_full(int, const void *, size_t);	/* 0 or -1 */
 int file_read_all(const char *path, size_t cap, struct buf *, char **cause);
+/* Up to size - 1 bytes of a small file, NUL-terminated; -1 if unreadable
+ * or empty. O_NOFOLLOW when nofollow. */
+ssize_t file_read_small(const char *path, char *, size_t, int nofollow);
 int file_write_atomic(const char *path, const void *, size_t, mode_t,
     char **cause);
 int proc_start_time(pid_t, uint64_t *);	/* /proc/PID/stat field 22 */

@@ -137,23 +137,34 @@ fail:
 	return -1;
 }
 
+ssize_t
+file_read_small(const char *path, char *data, size_t size, int nofollow)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+	if (fd == -1)
+		return -1;
+	n = read_full(fd, data, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	data[n] = '\0';
+	return n;
+}
+
 /* Reads the state letter and start time (field 22) of /proc/PID/stat. */
 static int
 proc_stat(pid_t pid, char *state, uint64_t *start)
 {
 	char path[64], data[1024], *p;
 	unsigned long long v;
-	ssize_t n;
-	int fd, field;
+	int field;
 
 	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (file_read_small(path, data, sizeof data, 0) == -1)
 		return -1;
-	n = read_full(fd, data, sizeof data - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	data[n] = '\0';
 	/* The command name may hold spaces and ')': skip to the last ')'. */
 	if ((p = strrchr(data, ')')) == NULL || p[1] != ' ' || p[2] == '\0')
 		return -1;
