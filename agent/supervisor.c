@@ -63,6 +63,8 @@ struct supervisor {
 	int report_fd;
 	int ctl_fd;
 	int ino_fd;
+	int dir_wd;		/* the run directory's watch */
+	int new_files;		/* a file appeared: check for rotations */
 	struct buf ctl_in;
 	struct telemetry *tel;
 	json_t *secrets;
@@ -78,7 +80,7 @@ struct supervisor {
 	char *fail_reason;
 };
 
-static void sv_tail_all(struct supervisor *);
+static void sv_tail_all(struct supervisor *, int);
 
 /* ---- events ----------------------------------------------------------- */
 
@@ -239,6 +241,11 @@ sv_log_open(struct sv_rank *r, uint64_t off)
 		return -1;
 	}
 	r->log_ino = (uint64_t)st.st_ino;
+	/* Watch this file (this inode) for writes; a rotation makes a new
+	 * one, seen through the directory watch, and reopened here. */
+	if (r->sv->ino_fd != -1 &&
+	    inotify_add_watch(r->sv->ino_fd, r->log_path, IN_MODIFY) == -1)
+		log_warn("inotify on %s: %s", r->log_path, strerror(errno));
 	if (off > (uint64_t)st.st_size)
 		off = (uint64_t)st.st_size;
 	r->log_off = off;
@@ -262,9 +269,9 @@ sv_log_drain(struct sv_rank *r)
 	}
 }
 
-/* Reads rank r's log to its end, following a rotation by the shim. */
+/* Reads rank r's log to its end; with check, follows a rotation. */
 static void
-sv_tail(struct sv_rank *r)
+sv_tail(struct sv_rank *r, int check)
 {
 	struct stat st;
 	int rotated;
@@ -274,7 +281,7 @@ sv_tail(struct sv_rank *r)
 			return;
 	}
 	/* stat first: if the name moved on, the old file is complete. */
-	rotated = stat(r->log_path, &st) == 0 &&
+	rotated = check && stat(r->log_path, &st) == 0 &&
 	    (uint64_t)st.st_ino != r->log_ino;
 	sv_log_drain(r);
 	if (rotated) {
@@ -285,14 +292,14 @@ sv_tail(struct sv_rank *r)
 }
 
 static void
-sv_tail_all(struct supervisor *sv)
+sv_tail_all(struct supervisor *sv, int check)
 {
 	size_t i;
 
 	for (i = 0; i < sv->nranks; i++) {
 		if (sv->ranks[i].state == RANK_RUNNING ||
 		    sv->ranks[i].state == RANK_STARTING)
-			sv_tail(&sv->ranks[i]);
+			sv_tail(&sv->ranks[i], check);
 	}
 }
 
@@ -302,7 +309,8 @@ sv_tail_cb(void *arg)
 	struct supervisor *sv = arg;
 
 	sv->tail_timer = 0;
-	sv_tail_all(sv);
+	sv_tail_all(sv, sv->new_files);
+	sv->new_files = 0;
 }
 
 static void
@@ -310,9 +318,16 @@ sv_inotify_cb(int fd, short revents, void *arg)
 {
 	struct supervisor *sv = arg;
 	char data[4096] __attribute__((aligned(8)));
+	const struct inotify_event *ie;
+	ssize_t n, off;
 
-	while (read(fd, data, sizeof data) > 0)
-		;
+	while ((n = read(fd, data, sizeof data)) > 0) {
+		for (off = 0; off < n; off += (ssize_t)sizeof *ie + ie->len) {
+			ie = (const struct inotify_event *)(data + off);
+			if (ie->wd == sv->dir_wd)
+				sv->new_files = 1;
+		}
+	}
 	/* Coalesce bursts of redraws into one pass. */
 	if (sv->tail_timer == 0)
 		sv->tail_timer = loop_timer_add(sv->loop, SV_TAIL_DELAY_MS,
@@ -363,7 +378,7 @@ sv_rank_exited(struct sv_rank *r, int have_status, int status)
 
 	if (r->state == RANK_EXITED)
 		return;
-	sv_tail(r);
+	sv_tail(r, 1);
 	segmenter_flush(r->seg, sv_segment, r);
 	parser_finish(r->parser, sv_parse_emit, r);
 	if (sv_read_exit_file(r, &code, &sig) != 0) {
@@ -455,7 +470,7 @@ sv_poll_cb(void *arg)
 	struct supervisor *sv = arg;
 
 	/* Fallback for filesystems where inotify sees nothing (NFS). */
-	sv_tail_all(sv);
+	sv_tail_all(sv, 1);
 	sv_reap(sv);
 	if (sv->nrunning > 0)
 		loop_timer_add(sv->loop, SV_POLL_MS, sv_poll_cb, sv);
@@ -1052,7 +1067,7 @@ supervisor_main(struct spec *spec, int lock_fd, int report_fd, int adopt,
 	sv.spec = spec;
 	sv.lock_fd = lock_fd;
 	sv.report_fd = report_fd;
-	sv.ctl_fd = sv.ino_fd = -1;
+	sv.ctl_fd = sv.ino_fd = sv.dir_wd = -1;
 	sv.secrets = secrets;
 	buf_init(&sv.ctl_in);
 	sv.loop = loop_new();
@@ -1105,12 +1120,18 @@ supervisor_main(struct spec *spec, int lock_fd, int report_fd, int adopt,
 		goto fail;
 	}
 	sv.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (sv.ino_fd != -1 && inotify_add_watch(sv.ino_fd, spec->run_dir,
-	    IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) != -1)
+	/* The directory only for new files (rotation); writes are watched
+	 * per log, so the spool's own writes never wake us. */
+	if (sv.ino_fd != -1 && (sv.dir_wd = inotify_add_watch(sv.ino_fd,
+	    spec->run_dir, IN_CREATE | IN_MOVED_TO)) != -1)
 		loop_add_fd(sv.loop, sv.ino_fd, POLLIN, sv_inotify_cb, &sv);
-	else
+	else {
 		log_warn("inotify unavailable (%s); polling logs every %d ms",
 		    strerror(errno), SV_POLL_MS);
+		if (sv.ino_fd != -1)
+			close(sv.ino_fd);
+		sv.ino_fd = -1;
+	}
 
 	if (adopt) {
 		log_info("adopting %s (launch %d, last seq %lld)",
