@@ -15,7 +15,8 @@ AGENT="$BUILD/drover-agent"
 DURATION=${DURATION:-60}
 NPROC=8
 INTERVAL=0.16	# 2 redraws per step: 12.5 lines/s per process
-STEPS=$(awk "BEGIN { printf \"%d\", $DURATION / $INTERVAL }")
+# The workload outlasts the measuring window; it is stopped afterwards.
+STEPS=$(awk "BEGIN { printf \"%d\", ($DURATION + 20) / $INTERVAL }")
 SIM="$DROVER_SRC/tests/data/workloads/trainsim.py"
 PY=$(command -v python3)
 HZ=$(getconf CLK_TCK)
@@ -53,6 +54,9 @@ measure() {
 		sleep 1; n=$((n - 1))
 	done
 	t1=$(ticks "$@"); w1=$(date +%s.%N)
+	for p in "$@"; do
+		[ -r "/proc/$p/stat" ] || { echo "bench: pid $p ended inside the window" >&2; exit 1; }
+	done
 	awk -v l="$label" -v a="$t0" -v b="$t1" -v w0="$w0" -v w1="$w1" \
 	    -v hz="$HZ" -v peak="$peak" -v ppeak="$ppeak" 'BEGIN {
 		printf "%s %.3f %d %d\n", l, (b - a) / hz / (w1 - w0) * 100, ppeak, peak }'
