@@ -14,8 +14,12 @@ procs="[$(sim_proc 0 --format diffusers --steps 400 --interval 0.02),
  $(sim_proc 2 --format jsonl --steps 400 --interval 0.02),
  $(sim_proc 3 --format kohya --steps 400 --interval 0.02 --print-env HF_TOKEN \
    --print-argv -- "$HOSTILE" "q\"uo'te" '$HOME' '-x' "$(printf 'tab\there')" 'ü')]"
+# The sandbox gets a fresh /tmp: bind the source tree (the workload) in,
+# as users bind their code into their container.
+BWRAP=$(jq -cn --arg src "$DROVER_SRC" \
+    '{runtime: "bwrap", mounts: [{src: $src, dst: $src, ro: true}]}')
 write_spec "$T/spec.json" job "$procs" \
-    "{\"container\":{\"runtime\":\"bwrap\"},\"parser\":{\"format\":\"auto\"}}"
+    "{\"container\":$BWRAP,\"parser\":{\"format\":\"auto\"}}"
 D="$T/runs/job/1/h1"
 echo '{"HF_TOKEN":"hf_canary_7f3a9c"}' |
     "$AGENT" run --secrets-stdin "$T/spec.json" >"$T/hello" 2>"$T/err"
@@ -81,7 +85,7 @@ check "no keeper or core of the run is left running" test -z "$left"
 # A secret printed in an error line is redacted in the spool.
 write_spec "$T/leak.json" leak \
     '[{"rank":0,"shell":true,"argv":["echo \"RuntimeError: token $HF_TOKEN rejected\"; exit 3"]}]' \
-    '{"container":{"runtime":"bwrap"}}'
+    "{\"container\":$BWRAP}"
 echo '{"HF_TOKEN":"hf_canary_7f3a9c"}' |
     "$AGENT" run --secrets-stdin "$T/leak.json" >/dev/null 2>&1
 wait_for 10 run_ended "$T/runs/leak/1/h1"
