@@ -968,6 +968,9 @@ sv_finish(struct supervisor *sv)
 	if (sv->finished)
 		return;
 	sv->finished = 1;
+	/* Once the final event is visible, nothing the agent ran is left. */
+	telemetry_stop(sv->tel);
+	sv->tel = NULL;
 	if (sv->stopping)
 		result = "stopped";
 	else if (sv->fail_reason != NULL)

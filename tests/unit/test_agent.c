@@ -260,6 +260,27 @@ TEST(rundir_refuses_symlinks_and_second_lock)
 	free(base);
 }
 
+TEST(rundir_refuses_a_component_owned_by_another_user)
+{
+	char *base = tpath("runs"), *cause = NULL, *task;
+	const char *parts[] = { "task", "1", "h1" };
+
+	if (geteuid() != 0) {
+		printf("  (not root: cannot chown; skipped)\n");
+		free(base);
+		return;
+	}
+	CHECK(mkdir(base, 0755) == 0);
+	xasprintf(&task, "%s/task", base);
+	CHECK(mkdir(task, 0777) == 0);
+	CHECK(chown(task, 65534, 65534) == 0);
+	CHECK(rundir_create(base, parts, 3, &cause) == -1);
+	CHECK(cause != NULL && strstr(cause, "owned by uid 65534") != NULL);
+	free(cause);
+	free(task);
+	free(base);
+}
+
 TEST(exit_classes_cover_the_codes_users_meet)
 {
 	char r[256];
