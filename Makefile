@@ -1,5 +1,5 @@
 # drover - plain GNU make + pkg-config; everything is built under build/.
-#   make                 build/drover-agent (static)
+#   make                 build/drover-agent (static) and build/drover
 #   make test            install-deps check, build, unit + regress tests
 #   make agents          static agents for x86_64 and aarch64
 #   make SANITIZER=address,undefined test
@@ -23,7 +23,9 @@ CPPFLAGS += -D_GNU_SOURCE -MMD -MP
 CFLAGS += -std=c11 $(OPT) $(WARN)
 JANSSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson 2>/dev/null)
 JANSSON_LIBS := $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
-CFLAGS += $(JANSSON_CFLAGS)
+SSH_CFLAGS := $(shell $(PKG_CONFIG) --cflags libssh2 libcrypto 2>/dev/null)
+SSH_LIBS := $(shell $(PKG_CONFIG) --libs libssh2 libcrypto 2>/dev/null || echo -lssh2 -lcrypto)
+CFLAGS += $(JANSSON_CFLAGS) $(SSH_CFLAGS)
 
 ifneq ($(SANITIZER),)
 CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -36,15 +38,19 @@ endif
 
 COMMON_SRC := $(wildcard common/*.c)
 AGENT_LIB_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
+REMOTE_SRC := $(wildcard remote/*.c)
+TUI_LIB_SRC := $(filter-out tui/main.c,$(wildcard tui/*.c))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_LIB_OBJ := $(AGENT_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+REMOTE_OBJ := $(REMOTE_SRC:%.c=$(BUILD)/obj/%.o)
+TUI_LIB_OBJ := $(TUI_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all test unit regress deps agents demo clean bench fuzz
 
-all: $(BUILD)/drover-agent
+all: $(BUILD)/drover-agent $(BUILD)/drover
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -53,8 +59,11 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/drover-agent: $(BUILD)/obj/agent/main.o $(AGENT_LIB_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $(AGENT_LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
 
-$(BUILD)/unit-tests: $(UNIT_OBJ) $(AGENT_LIB_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
+$(BUILD)/drover: $(BUILD)/obj/tui/main.o $(TUI_LIB_OBJ) $(REMOTE_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SSH_LIBS) $(JANSSON_LIBS) -lm
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(AGENT_LIB_OBJ) $(REMOTE_OBJ) $(TUI_LIB_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SSH_LIBS) $(JANSSON_LIBS) -lm
 
 # Cross-built static agents (install-deps installs the toolchains).
 AARCH64_CC ?= aarch64-linux-gnu-gcc
@@ -78,6 +87,7 @@ test: deps all unit agents
 
 bench: deps all
 	bench/agent_overhead.sh
+	bench/fanout.sh
 
 demo: deps all
 	@scripts/demo.sh

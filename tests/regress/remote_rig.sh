@@ -1,0 +1,127 @@
+# remote_rig.sh - drover exec and drover push on a 16-host rig (network
+# namespaces with real sshds): every host answers; an unknown host is
+# refused, then accepted with --accept-new; a swapped host key is refused
+# every time; auth failure; a host whose link is down fails within the
+# connect timeout while the 15 others finish; sshd killed mid-command
+# gives that host a clear failure; uploads are skipped by checksum;
+# hostile arguments arrive byte for byte.
+. "$(dirname "$0")/lib.sh"
+
+DROVER="$BUILD/drover"
+RIG="$DROVER_SRC/tests/rig/rig.sh"
+if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
+	skip "remote rig" "needs root and ip netns"
+	exit 0
+fi
+N=16
+if ! sh "$RIG" up $N --dir "$T/rig" > "$T/rig.out" 2>&1; then
+	fail "rig up" "$(tail -n 5 "$T/rig.out")"
+	exit 0
+fi
+trap 'sh "$RIG" down --dir "$T/rig" >/dev/null 2>&1; cleanup' EXIT
+. "$T/rig/env"
+export DROVER_SSH_CONFIG="$RIG_SSH_CONFIG"
+H() { sed -n "${1}p" "$RIG_DIR/hosts"; }
+ALL="^$RIG_DIR/hosts"
+
+"$DROVER" exec "$ALL" -- hostname > "$T/out" 2> "$T/err"
+rc=$?
+check "exec on $N hosts exits 0" test "$rc" = 0
+check "exec: every host answered once" test "$(sort -u "$T/out" | wc -l)" = $N
+check "exec: host k answers as rig k" sh -c "grep -qx '$(H 7): rig07' '$T/out'"
+check "exec: summary line" grep -q "$N host(s): $N ok" "$T/err"
+
+# Unknown host: an empty known_hosts, refused, then --accept-new.
+sed "s|$RIG_KNOWN_HOSTS|$T/kh_new|" "$RIG_SSH_CONFIG" > "$T/ssh_config_new"
+DROVER_SSH_CONFIG="$T/ssh_config_new" "$DROVER" exec "$(H 1)" -- true 2> "$T/err"
+rc=$?
+check "unknown host refused (exit 1)" test "$rc" = 1
+check "unknown host: fingerprint and how to accept" sh -c \
+    "grep -q 'unknown host key (ssh-ed25519 SHA256:' '$T/err' && grep -q -- '--accept-new' '$T/err'"
+check "unknown host: nothing recorded" test ! -s "$T/kh_new"
+DROVER_SSH_CONFIG="$T/ssh_config_new" "$DROVER" exec --accept-new "$(H 1)" -- true 2> "$T/err"
+check "--accept-new connects" test $? = 0
+check "--accept-new recorded the key" sh -c "ssh-keygen -F '$(H 1)' -f '$T/kh_new' | grep -q ssh-ed25519"
+DROVER_SSH_CONFIG="$T/ssh_config_new" "$DROVER" exec "$(H 1)" -- true 2>/dev/null
+check "recorded key is accepted afterwards without the flag" test $? = 0
+
+# Swapped host key: refused every time, with both fingerprints and file:line.
+sh "$RIG" --dir "$RIG_DIR" swap-hostkey 3 >/dev/null 2>&1
+refused=0
+for i in 1 2 3 4 5; do
+	"$DROVER" exec "$(H 3)" -- true 2> "$T/err" && continue
+	grep -q "host key mismatch" "$T/err" && refused=$((refused + 1))
+done
+check "swapped host key refused 5 times out of 5" test "$refused" = 5
+check "mismatch names known_hosts file:line and both keys" sh -c \
+    "grep -q '$RIG_KNOWN_HOSTS line [0-9]* has another key (SHA256:' '$T/err'"
+sh "$RIG" --dir "$RIG_DIR" restore-hostkey 3 >/dev/null 2>&1
+
+"$DROVER" exec -u nobody "$(H 2)" -- true 2> "$T/err"
+check "auth failure: exit 1 with the reason" sh -c \
+    "[ $? = 1 ] && grep -q 'authentication failed for nobody' '$T/err' && grep -q 'auth failed 1' '$T/err'"
+
+# One dead link: that host times out; the 15 others finish normally.
+sh "$RIG" --dir "$RIG_DIR" link-down 5 >/dev/null 2>&1
+t0=$(date +%s%N)
+"$DROVER" exec -t 2 "$ALL" -- hostname > "$T/out" 2> "$T/err"
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+check "link down: 15 hosts ran it" test "$(wc -l < "$T/out")" = 15
+check "link down: that host reported as timeout" sh -c "grep -q 'timeout 1: $(H 5)' '$T/err'"
+check "link down: all done within the 2 s connect timeout + 1 s ($ms ms)" test "$ms" -lt 3000
+sh "$RIG" --dir "$RIG_DIR" link-up 5 >/dev/null 2>&1
+
+# sshd (and the session) killed mid-command.
+"$DROVER" exec -T 20 "$(H 6),$(H 7)" -- sh -c 'echo started; sleep 5; echo finished' > "$T/out" 2> "$T/err" &
+ep=$!
+wait_for 5 sh -c "grep -c started '$T/out' | grep -qx 2"
+ns=$(sh "$RIG" --dir "$RIG_DIR" status 2>/dev/null | awk -v a="$(H 6)" '$0 ~ a { for (i = 1; i <= NF; i++) if ($i ~ /^drv[0-9]+-h[0-9]+$/) print $i }' | head -n 1)
+[ -n "$ns" ] || ns="drv${RIG_SLOT}-h6"
+for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+wait "$ep"
+rc=$?
+check "sshd killed mid-command: exit 1" test "$rc" = 1
+check "sshd killed: the other host finished" grep -q "$(H 7): finished" "$T/out"
+check "sshd killed: that host failed with a clear reason" sh -c \
+    "grep -q '$(H 6)' '$T/err' && grep -Eq 'connection lost [0-9]+: $(H 6)|exit status 1: $(H 6)' '$T/err'"
+sh "$RIG" --dir "$RIG_DIR" sshd-start 6 >/dev/null 2>&1
+
+# Upload: written, then skipped by checksum, then written after a change.
+head -c 200000 /dev/urandom > "$T/blob"
+dst="/home/$RIG_USER/drover-push-test/blob"
+"$DROVER" push "$(H 1),$(H 2)" "$T/blob" "$dst" > "$T/out" 2>&1
+check "push: written" test "$(grep -c ': written' "$T/out")" = 2
+"$DROVER" push "$(H 1),$(H 2)" "$T/blob" "$dst" > "$T/out" 2>&1
+check "push again: skipped by checksum" test "$(grep -c 'unchanged (same sha256)' "$T/out")" = 2
+echo more >> "$T/blob"
+"$DROVER" push "$(H 1)" "$T/blob" "$dst" > "$T/out" 2>&1
+check "push after a change: written" grep -q ': written' "$T/out"
+check "push: remote bytes equal local" sh -c \
+    "[ \"\$('$DROVER' exec '$(H 1)' -- sha256sum '$dst' 2>/dev/null | awk '{ print \$2 }')\" = \"\$(sha256sum '$T/blob' | awk '{ print \$1 }')\" ]"
+rm -rf "/home/$RIG_USER/drover-push-test"
+
+# Hostile arguments, byte for byte, through the remote shell.
+python3 - "$T/args" <<'PY'
+import random, sys
+random.seed(7)
+pool = ["'", '"', "$(id)", "`id`", ";", "&&", "|", "\n", "\t", " ", "\\",
+        "*", "?", "~", "!", "#", "-n", "--", "$HOME", "${x}", "\u00fc",
+        "\u2603", "\xff".encode("latin-1").decode("utf-8", "surrogateescape"), ""]
+with open(sys.argv[1], "wb") as f:
+    for _ in range(200):
+        a = "".join(random.choice(pool) for _ in range(random.randint(0, 6)))
+        f.write(a.encode("utf-8", "surrogateescape") + b"\0")
+PY
+python3 - "$DROVER" "$(H 4)" "$T/args" <<'PY' > "$T/hostile"
+import subprocess, sys
+drover, host, path = sys.argv[1:4]
+args = [a.decode("utf-8", "surrogateescape") for a in open(path, "rb").read().split(b"\0")[:-1]]
+want = b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in args).hex()
+out = subprocess.run([drover, "exec", host, "--", "sh", "-c",
+    'printf "%s\\0" "$@" | od -An -tx1 | tr -d " \\n"', "sh"] + args,
+    capture_output=True).stdout.decode()
+got = out.split(": ", 1)[1].strip() if ": " in out else ""
+print("match" if got == want else "MISMATCH want=%s got=%s" % (want[:80], got[:80]))
+PY
+check "200 hostile arguments arrive byte for byte" grep -qx match "$T/hostile"

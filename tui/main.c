@@ -1,0 +1,59 @@
+/*
+ * main.c - the drover program's command dispatch. With no command on a
+ * terminal it will open the console (the console issue); for now it lists
+ * the commands. Each command lives in its own file.
+ */
+#include "tui.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *usage;
+} commands[] = {
+	{ "exec", cmd_exec, "exec [-f FANOUT] [-t TIMEOUT] [-T CMD_TIMEOUT] "
+	    "[-u USER] [-x EXCLUDE] [--accept-new] [--transport T] HOSTS -- "
+	    "COMMAND ..." },
+	{ "push", cmd_push, "push [-m MODE] [--accept-new] HOSTS LOCAL "
+	    "/ABSOLUTE/REMOTE" },
+};
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: drover --version\n");
+	for (i = 0; i < nitems(commands); i++)
+		fprintf(f, "       drover %s\n", commands[i].usage);
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	log_init("drover", LOG_WARN, 2);
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("drover %s (protocol %d)\n", DROVER_VERSION,
+		    PROTO_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (i = 0; i < nitems(commands); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "drover: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
