@@ -7,15 +7,15 @@
 # openssh-server, openssh-client, util-linux and python3; no Docker, no
 # systemd. Nothing leaves the bridge: the hosts have no default route.
 #
-# As a command:
+# Usage, as a command:
 #   rig.sh up N [--dir DIR] [--rsa]   N hosts; prints "rig: N hosts up in DIR ..."
-#   rig.sh down [--dir DIR] [--all]   kill, delete, remove; idempotent
+#   rig.sh down [--dir DIR]           kill, delete, remove; idempotent
 #   rig.sh link-down K | link-up K    the host's veth down/up (clients time out)
 #   rig.sh sshd-stop K | sshd-start K (clients get "Connection refused")
 #   rig.sh swap-hostkey K             new host key, sshd restarted (known_hosts
 #                                     no longer matches); restore-hostkey K undoes
 #   rig.sh exec K CMD...              CMD as root inside host K (net + hostname)
-#   rig.sh addr K | status
+#   rig.sh addr K | status            status: "K ADDR NAME NETNS sshd PID|down, link up|down"
 # K is a host index (1..N), its address or its name (rig01). DIR defaults to
 # $RIG_DIR, then /tmp/drover-rig. "--dir DIR" may come before the command.
 #
@@ -407,7 +407,7 @@ _rig_up() {
 		fi
 		s=$((s + 1))
 	done
-	[ -n "$RIG_SLOT" ] || { _rig_unlock; _rig_die "no free rig slot (0..$((RIG_NSLOTS - 1))); run: rig.sh down --all"; }
+	[ -n "$RIG_SLOT" ] || { _rig_unlock; _rig_die "no free rig slot (0..$((RIG_NSLOTS - 1))); see /run/drover-rig/slot.* for the rig dirs, and rig.sh down --dir DIR"; }
 	echo "$RIG_SLOT" >"$DIR/slot"
 	echo "$DIR" >"$RIG_REG/slot.$RIG_SLOT"
 	(_rig_ensure_user "$RIG_USER") || { _rig_unlock; _rig_down; exit 1; }
@@ -538,6 +538,12 @@ RIG_RSA=$RIG_RSA
 export RIG_DIR RIG_N RIG_HOSTS RIG_NAMES RIG_USER RIG_KEY RIG_KNOWN_HOSTS RIG_SSH_CONFIG RIG_SLOT RIG_SUBNET RIG_BRIDGE RIG_BRIDGE_ADDR RIG_RSA
 EOF
 
+	# One sshd -t, so a config this sshd rejects fails here with its
+	# message instead of as 30 s of silence.
+	/usr/sbin/sshd -t -f "$DIR/rig01/sshd_config" 2>"$DIR/sshd-t.err" ||
+	    _rig_fail "sshd -t rejects the rig's config: $(cat "$DIR/sshd-t.err")"
+	rm -f "$DIR/sshd-t.err"
+
 	ip -batch "$DIR/net.batch" || _rig_fail "network setup failed (ip -batch $DIR/net.batch)"
 	k=1
 	while [ $k -le "$n" ]; do
@@ -579,22 +585,6 @@ _rig_down() {
 	_rig_dirlocked=0
 }
 
-_rig_down_all() {
-	[ "$(id -u)" = 0 ] || _rig_die "needs root"
-	_rig_lock
-	s=0
-	while [ $s -lt $RIG_NSLOTS ]; do
-		d=$(cat "$RIG_REG/slot.$s" 2>/dev/null)
-		if [ -n "$d$(_rig_ns_list "$s")$(_rig_link_list "$s")" ]; then
-			_rig_teardown_slot "$s"
-			[ -n "$d" ] && _rig_is_rigdir "$d" && rm -rf "$d"
-		fi
-		s=$((s + 1))
-	done
-	_rig_user_ours "$RIG_USER" && { userdel -r "$RIG_USER" >/dev/null 2>&1 || _rig_err "userdel $RIG_USER failed"; }
-	_rig_unlock
-}
-
 _rig_status() {
 	k=1
 	while [ $k -le "$RIG_N" ]; do
@@ -603,13 +593,14 @@ _rig_status() {
 		[ -s "$H_DIR/sshd.pid" ] && read -r p <"$H_DIR/sshd.pid"
 		if _rig_alive "$p"; then sd="sshd $p"; else sd="sshd down"; fi
 		if ip -o link show "$H_NS" 2>/dev/null | grep -q '[<,]UP[,>]'; then lk="link up"; else lk="link down"; fi
-		echo "$k $H_ADDR $H_NAME $sd, $lk"
+		echo "$k $H_ADDR $H_NAME $H_NS $sd, $lk"
 		k=$((k + 1))
 	done
 }
 
 _rig_usage() {
-	sed -n '/^# As a command:/,/^# K is/p' "$0" 2>/dev/null | sed 's/^# \{0,1\}//' >&2
+	sed -n '/^# Usage, as a command:/,/^# \$RIG_DIR, then/p' "$0" 2>/dev/null |
+	    sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -620,14 +611,12 @@ _rig_main() {
 	cmd=""
 	arg=""
 	RIG_RSA=0
-	all=0
 	RIG_USER=${RIG_TEST_USER:-$RIG_USER_DEFAULT}
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--dir) [ $# -ge 2 ] || _rig_die "--dir needs a value"; DIR=$2; shift 2; continue ;;
 		--dir=*) DIR=${1#--dir=}; shift; continue ;;
 		--rsa) RIG_RSA=1; shift; continue ;;
-		--all) all=1; shift; continue ;;
 		-h | --help) _rig_usage ;;
 		--) shift; break ;;
 		-*) [ "$cmd" = exec ] && [ -n "$arg" ] && break; _rig_die "unknown option $1" ;;
@@ -647,7 +636,7 @@ _rig_main() {
 	case "$cmd" in
 	up) _rig_up "$arg" ;;
 	down)
-		if [ $all = 1 ]; then _rig_down_all; else _rig_down; fi
+		_rig_down
 		;;
 	link-down | link-up | sshd-stop | sshd-start | swap-hostkey | restore-hostkey | exec | addr)
 		_rig_load
