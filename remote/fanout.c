@@ -70,9 +70,7 @@ struct fo {
 	struct fo_host *hosts;
 	size_t nhosts;
 	size_t next;		/* next host to start */
-	int connecting;		/* resolving or connecting */
-	struct rconn *resolver;	/* local: runs ssh -G per host */
-	int resolver_ready;
+	int connecting;
 	size_t left;
 	int failed;
 };
@@ -84,7 +82,6 @@ struct fo_host {
 	struct rconn *conn;
 	struct rchan *ch;
 	struct buf part[2];	/* partial stdout / stderr line */
-	struct buf resolved;	/* ssh -G output */
 	uint64_t cmd_timer;
 	uint64_t close_timer;
 	int finished;
@@ -222,120 +219,22 @@ fo_ready(struct rconn *conn, const char *error, void *arg)
 }
 
 static void
-fo_connect(struct fo_host *h)
-{
-	struct fo *fo = h->fo;
-	struct rconn_opts ro;
-
-	if (fo->opts->user != NULL) {
-		free(h->cfg.user);
-		h->cfg.user = xstrdup(fo->opts->user);
-	}
-	if (fo->opts->transport != RT_AUTO)
-		h->cfg.transport = fo->opts->transport;
-	memset(&ro, 0, sizeof ro);
-	ro.connect_timeout_ms = fo->opts->connect_timeout_ms;
-	ro.accept_new = fo->opts->accept_new;
-	h->conn = rconn_open(fo->loop, &h->cfg, &ro, fo_ready, h);
-}
-
-static void
-fo_resolve_data(struct rchan *ch, int stream, const char *p, size_t n,
-    void *arg)
-{
-	struct fo_host *h = arg;
-
-	if (h->resolved.len + n <= 256 * 1024)
-		buf_add(stream == 1 ? &h->resolved : &h->part[1], p, n);
-}
-
-static void
-fo_resolved(struct rchan *ch, int status, const char *error, void *arg)
-{
-	struct fo_host *h = arg;
-	struct fo *fo = h->fo;
-	char *cause = NULL;
-
-	if (error == NULL && status == 0 && sshconfig_parse(h->name,
-	    h->resolved.data ? h->resolved.data : "", h->resolved.len,
-	    &h->cfg, &cause) == 0) {
-		buf_free(&h->resolved);
-		buf_reset(&h->part[1]);
-		fo_connect(h);
-		return;
-	}
-	if (cause == NULL)
-		xasprintf(&cause, "%s: ssh -G failed (%s): %s", h->name,
-		    error != NULL ? error : "exit status",
-		    h->part[1].len ? buf_cstr(&h->part[1]) : "no message");
-	buf_reset(&h->part[1]);
-	fo->connecting--;
-	fo_finish(h, FO_CONFIG, -1, cause);
-	free(cause);
-	fo_start_more(fo);
-}
-
-static void
-fo_resolve(struct fo_host *h)
-{
-	struct fo *fo = h->fo;
-	struct rchan *ch;
-	char **argv, *cause = NULL, *cmd, *q;
-	size_t i;
-
-	if ((argv = sshconfig_argv(h->name, &cause)) == NULL) {
-		fo->connecting--;
-		fo_finish(h, FO_CONFIG, -1, cause);
-		free(cause);
-		return;
-	}
-	/* exec: the local shell becomes ssh instead of forking it. */
-	q = remote_quote_argv(argv);
-	xasprintf(&cmd, "exec %s", q);
-	free(q);
-	for (i = 0; argv[i] != NULL; i++)
-		free(argv[i]);
-	free(argv);
-	ch = rconn_exec(fo->resolver, cmd, fo_resolve_data, fo_resolved, h);
-	rchan_eof(ch);
-	free(cmd);
-}
-
-/* Starts hosts while fewer than window are resolving or connecting: each
- * host's ssh -G runs alongside the handshakes of the hosts before it. */
-static void
 fo_start_more(struct fo *fo)
 {
+	struct rconn_opts ro;
 	struct fo_host *h;
 	int window = fo->opts->window > 0 ? fo->opts->window : 32;
 
-	if (fo->resolver != NULL && !fo->resolver_ready)
-		return;
+	memset(&ro, 0, sizeof ro);
+	ro.connect_timeout_ms = fo->opts->connect_timeout_ms;
+	ro.accept_new = fo->opts->accept_new;
 	while (fo->next < fo->nhosts && fo->connecting < window) {
 		h = &fo->hosts[fo->next++];
 		if (h->finished)
 			continue;
 		fo->connecting++;
-		if (fo->resolver != NULL)
-			fo_resolve(h);
-		else
-			fo_connect(h);
+		h->conn = rconn_open(fo->loop, &h->cfg, &ro, fo_ready, h);
 	}
-}
-
-static void
-fo_resolver_ready(struct rconn *conn, const char *error, void *arg)
-{
-	struct fo *fo = arg;
-	size_t i;
-
-	if (error != NULL) {
-		for (i = 0; i < fo->nhosts; i++)
-			fo_finish(&fo->hosts[i], FO_CONFIG, -1, error);
-		return;
-	}
-	fo->resolver_ready = 1;
-	fo_start_more(fo);
 }
 
 int
@@ -345,7 +244,7 @@ fanout_run(struct loop *loop, const struct hostlist *hl, const char *command,
 {
 	struct fo fo;
 	struct fo_host *h;
-	struct rhost_cfg local;
+	char *cause = NULL;
 	size_t i;
 
 	memset(&fo, 0, sizeof fo);
@@ -366,28 +265,31 @@ fanout_run(struct loop *loop, const struct hostlist *hl, const char *command,
 		h->name = hostlist_get(hl, i);
 		buf_init(&h->part[0]);
 		buf_init(&h->part[1]);
-		buf_init(&h->resolved);
 		if (opts->transport == RT_LOCAL) {
 			h->cfg.name = xstrdup(h->name);
 			h->cfg.hostname = xstrdup(h->name);
+		} else if (sshconfig_resolve(h->name, &h->cfg, &cause) != 0) {
+			fo_finish(h, FO_CONFIG, -1, cause);
+			free(cause);
+			cause = NULL;
+			continue;
 		}
+		if (opts->user != NULL) {
+			free(h->cfg.user);
+			h->cfg.user = xstrdup(opts->user);
+		}
+		if (opts->transport != RT_AUTO)
+			h->cfg.transport = opts->transport;
 	}
-	if (opts->transport != RT_LOCAL) {
-		memset(&local, 0, sizeof local);
-		local.name = local.hostname = (char *)"localhost";
-		local.transport = RT_LOCAL;
-		fo.resolver = rconn_open(loop, &local, NULL, fo_resolver_ready,
-		    &fo);
+	if (fo.left > 0) {
+		fo_start_more(&fo);
+		loop_run(loop);
 	}
-	fo_start_more(&fo);
-	loop_run(loop);
-	rconn_close(fo.resolver);
 	/* Connections closed by timers that did not run yet. */
 	for (i = 0; i < fo.nhosts; i++) {
 		h = &fo.hosts[i];
 		loop_timer_cancel(loop, h->close_timer);
 		rconn_close(h->conn);
-		buf_free(&h->resolved);
 		rhost_cfg_clear(&h->cfg);
 		buf_free(&h->part[0]);
 		buf_free(&h->part[1]);

@@ -94,10 +94,6 @@ struct rhost_cfg {
 };
 /* Runs `ssh -G HOST` (once per host; callers cache) and fills cfg. */
 int sshconfig_resolve(const char *host, struct rhost_cfg *, char **cause);
-/* The `ssh [-F FILE] -G -- HOST` argv sshconfig_resolve runs (honours
- * DROVER_SSH and DROVER_SSH_CONFIG), for callers that run it themselves;
- * NULL-terminated, caller frees with strv_free-style loop. */
-char **sshconfig_argv(const char *host, char **cause);
 /* Parses ssh -G output (for tests). */
 int sshconfig_parse(const char *host, const char *text, size_t len,
     struct rhost_cfg *, char **cause);

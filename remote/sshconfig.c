@@ -484,29 +484,6 @@ sshconfig_drain(int *fdp, struct buf *b, size_t max, int keep_going)
 	}
 }
 
-char **
-sshconfig_argv(const char *host, char **cause)
-{
-	const char *ssh, *file;
-	char **argv;
-	int n = 0;
-
-	if (sshconfig_host_ok(host, cause) == -1)
-		return NULL;
-	if ((ssh = getenv("DROVER_SSH")) == NULL || *ssh == '\0')
-		ssh = "ssh";
-	argv = xcalloc(7, sizeof *argv);
-	argv[n++] = xstrdup(ssh);
-	if ((file = getenv("DROVER_SSH_CONFIG")) != NULL && *file != '\0') {
-		argv[n++] = xstrdup("-F");
-		argv[n++] = xstrdup(file);
-	}
-	argv[n++] = xstrdup("-G");
-	argv[n++] = xstrdup("--");
-	argv[n++] = xstrdup(host);
-	return argv;
-}
-
 int
 sshconfig_resolve(const char *host, struct rhost_cfg *cfg, char **cause)
 {
