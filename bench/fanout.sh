@@ -25,6 +25,7 @@ for tool in pdsh ssh python3; do
 	command -v "$tool" >/dev/null || { echo "bench/fanout.sh: no $tool (scripts/install-deps.sh)" >&2; exit 1; }
 done
 D=$(mktemp -d /tmp/drover-fanout.XXXXXX)
+chmod 755 "$D"	# the rig's test user reads its keys below it
 trap '"$RIG" down --dir "$D/rig" >/dev/null 2>&1; rm -rf "$D"' EXIT
 "$RIG" up "$MAX" --dir "$D/rig" >/dev/null || { echo "rig up failed" >&2; exit 1; }
 . "$D/rig/env"
