@@ -121,7 +121,7 @@ struct wrap_in {
 	size_t ndevices;
 };
 int container_validate(const json_t *container, char **cause);
-/* Builds the argv to exec; caller frees with argv_free(). */
+/* Builds the argv to exec; caller frees with strv_free(). */
 int container_wrap(const struct wrap_in *, char ***argvp, char **cause);
 /* Line a docker-exec wrapper prints first, carrying the in-container pid. */
 #define CONTAINER_PID_MARK "__drover_inner_pid__ "
@@ -133,7 +133,6 @@ int container_wrap(const struct wrap_in *, char ***argvp, char **cause);
  */
 int container_signal_argv(const json_t *container, const char *name,
     long inner_pid, int sig, char ***argvp, char **cause);
-void argv_free(char **);
 
 /* ---- telemetry.c: device telemetry ------------------------------------- */
 /* Each returns a JSON array of device objects (docs/protocol.md) or NULL. */

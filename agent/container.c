@@ -183,18 +183,6 @@ av_finish(struct argv_build *av)
 	return v;
 }
 
-void
-argv_free(char **argv)
-{
-	size_t i;
-
-	if (argv == NULL)
-		return;
-	for (i = 0; argv[i] != NULL; i++)
-		free(argv[i]);
-	free(argv);
-}
-
 static void
 cspec_clear(struct cspec *cs)
 {
@@ -992,7 +980,7 @@ container_wrap(const struct wrap_in *in, char ***argvp, char **cause)
 	if (rc == 0)
 		*argvp = av_finish(&av);
 out:
-	argv_free(av.v);
+	strv_free(av.v);
 	cspec_clear(&cs);
 	return rc;
 }
@@ -1058,7 +1046,7 @@ container_signal_argv(const json_t *container, const char *name,
 		break;
 	}
 out:
-	argv_free(av.v);
+	strv_free(av.v);
 	cspec_clear(&cs);
 	return rc;
 }

@@ -199,14 +199,14 @@ get_argv(struct spec_ctx *c, const json_t *j, const char *field)
 		if (s == NULL) {
 			spec_err(c, field, "element %zu must be a string "
 			    "without NUL bytes", i);
-			argv_free(argv);
+			strv_free(argv);
 			return NULL;
 		}
 		argv[i] = xstrdup(s);
 	}
 	if (argv[0][0] == '\0') {
 		spec_err(c, field, "the program (element 0) is empty");
-		argv_free(argv);
+		strv_free(argv);
 		return NULL;
 	}
 	return argv;
@@ -546,8 +546,8 @@ spec_free(struct spec *s)
 	if (s == NULL)
 		return;
 	for (i = 0; i < s->nprocs; i++) {
-		argv_free(s->procs[i].argv);
-		argv_free(s->procs[i].env);
+		strv_free(s->procs[i].argv);
+		strv_free(s->procs[i].env);
 		free(s->procs[i].cwd);
 		free(s->procs[i].devices);
 	}
@@ -557,7 +557,7 @@ spec_free(struct spec *s)
 		free(s->files[i].content);
 	}
 	free(s->files);
-	argv_free(s->env);
+	strv_free(s->env);
 	free(s->task);
 	free(s->host_id);
 	free(s->base_dir);

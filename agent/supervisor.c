@@ -517,7 +517,7 @@ sv_signal_rank(struct sv_rank *r, int sig)
 		free(cause);
 	} else if (argv != NULL) {
 		sv_spawn_helper(sv, argv);
-		argv_free(argv);
+		strv_free(argv);
 		/* The exec client must outlive a TERM to relay the exit. */
 		local = sig == SIGKILL;
 	}
@@ -893,9 +893,9 @@ sv_spawn(struct supervisor *sv, struct sv_rank *r, char **cause)
 	sv_emit(sv, ev, 1);
 	rc = 0;
 out:
-	argv_free(env);
-	argv_free(names);
-	argv_free(wrapped);
+	strv_free(env);
+	strv_free(names);
+	strv_free(wrapped);
 	return rc;
 }
 

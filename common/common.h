@@ -37,6 +37,11 @@ char *xstrndup(const char *, size_t);
 int xasprintf(char **, const char *, ...) PRINTFLIKE(2, 3);
 int xvasprintf(char **, const char *, va_list) PRINTFLIKE(2, 0);
 
+/* strv.c: NULL-terminated vectors of strings. */
+char **strv_dup(char *const *);		/* deep copy; NULL gives an empty one */
+size_t strv_len(char *const *);
+void strv_free(char **);			/* NULL is fine */
+
 /* log.c: leveled logging to stderr or a file; fatal() adds strerror(errno). */
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void log_init(const char *prog, enum log_level, int fd);

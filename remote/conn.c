@@ -16,20 +16,6 @@
 
 #include <openssl/evp.h>
 
-static char **
-strv_dup(char *const *v)
-{
-	char **out;
-	size_t i, n = 0;
-
-	while (v != NULL && v[n] != NULL)
-		n++;
-	out = xcalloc(n + 1, sizeof *out);
-	for (i = 0; i < n; i++)
-		out[i] = xstrdup(v[i]);
-	return out;
-}
-
 static char *
 str_dup(const char *s)
 {

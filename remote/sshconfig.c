@@ -83,18 +83,6 @@ strlist_steal(struct strlist *l)
 	return v;
 }
 
-static void
-strv_free(char **v)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
-}
-
 void
 rhost_cfg_clear(struct rhost_cfg *cfg)
 {

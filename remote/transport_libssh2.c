@@ -227,7 +227,7 @@ l2_check_hostkey(struct l2conn *l2)
 	struct kh_verdict v;
 	const char *key;
 	char **files, **owned, *cause = NULL;
-	size_t len, i;
+	size_t len;
 	int type, port = conn->cfg.port > 0 ? conn->cfg.port : 22, rc = -1;
 
 	key = libssh2_session_hostkey(l2->s, &len, &type);
@@ -284,11 +284,7 @@ l2_check_hostkey(struct l2conn *l2)
 		break;
 	}
 out:
-	if (owned != NULL) {
-		for (i = 0; owned[i] != NULL; i++)
-			free(owned[i]);
-		free(owned);
-	}
+	strv_free(owned);
 	return rc;
 }
 

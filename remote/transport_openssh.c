@@ -139,18 +139,6 @@ ossh_argv_addf(struct ossh_argv *a, const char *fmt, ...)
 	a->v[a->n] = NULL;
 }
 
-static void
-ossh_argv_free(char **v)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* ssh expands %-tokens in these options: a literal '%' must be doubled. */
 static void
 ossh_add_pct(struct buf *b, const char *s)
@@ -493,10 +481,10 @@ ossh_child_start(struct ossh_conn *oc, enum ossh_mode mode,
 		xasprintf(cause, "%s: cannot run %s: %s; install the OpenSSH "
 		    "client or set DROVER_SSH", oc->host, argv[0],
 		    strerror(error));
-		ossh_argv_free(argv);
+		strv_free(argv);
 		return NULL;
 	}
-	ossh_argv_free(argv);
+	strv_free(argv);
 	c = xcalloc(1, sizeof *c);
 	c->oc = oc;
 	c->pid = pid;
@@ -790,7 +778,7 @@ ossh_exec(struct rconn *conn, struct rchan *ch, char **cause)
 	}
 	argv = ossh_argv(oc, OSSH_EXEC, ch->command);
 	ch->tp = rproc_spawn(conn->loop, argv, NULL, ch, cause);
-	ossh_argv_free(argv);
+	strv_free(argv);
 	return ch->tp == NULL ? -1 : 0;
 }
 
@@ -828,7 +816,7 @@ ossh_close(struct rconn *conn)
 	if (oc->master_ok || lstat(oc->path, &sb) == 0) {
 		argv = ossh_argv(oc, OSSH_EXIT, NULL);
 		error = ossh_spawn(argv, -1, &pid);
-		ossh_argv_free(argv);
+		strv_free(argv);
 		if (error == 0 && !ossh_wait_ms(pid, OSSH_EXIT_WAIT_MS,
 		    &status)) {
 			ossh_kill(pid);

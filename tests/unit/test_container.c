@@ -226,7 +226,7 @@ TEST(container_docker_exec_argv)
 	/* No environment value ever reaches an argv. */
 	for (i = 0; argv[i] != NULL; i++)
 		CHECK(strstr(argv[i], "s3cr3t") == NULL);
-	argv_free(argv);
+	strv_free(argv);
 
 	/* A user, extra args, no cwd, and a shell command. */
 	in.cwd = NULL;
@@ -243,7 +243,7 @@ TEST(container_docker_exec_argv)
 	    "--privileged", "c1", "sh", "-c", argv[9], "drover-core",
 	    "/bin/sh", "-c", "cd /w && python train.py \"$@\"", "sh",
 	    "--seed", "42");
-	argv_free(argv);
+	strv_free(argv);
 
 	/* A name with '=' would put a value into argv: refused. */
 	in.shell = 0;
@@ -291,7 +291,7 @@ TEST(container_docker_run_argv)
 	    "-v", "/data:/data:ro", "-v", "/ckpt:/ckpt", "-e", "MASTER_ADDR",
 	    "-w", "/work/sana", "pt:24.05", "accelerate", "launch",
 	    "--num_machines", "2", "train_dreambooth_lora_sana.py");
-	argv_free(argv);
+	strv_free(argv);
 
 	/* The container's own list wins; "all"; and an explicit []. */
 	argv = wrap("{\"runtime\":\"docker-run\",\"image\":\"i\","
@@ -303,7 +303,7 @@ TEST(container_docker_run_argv)
 	    "-v", "/runs/sana/1/gpu-a:/runs/sana/1/gpu-a", "-e",
 	    "MASTER_ADDR", "-w", "/work/sana", "i", "accelerate", "launch",
 	    "--num_machines", "2", "train_dreambooth_lora_sana.py");
-	argv_free(argv);
+	strv_free(argv);
 	in.ndevices = 0;
 	in.env_names = NULL;
 	in.cwd = NULL;
@@ -316,13 +316,13 @@ TEST(container_docker_run_argv)
 	CHECK_ARGV(argv, "docker", "run", "--rm", "-i", "--init", "--name",
 	    "drover--lead", "--ipc=host", "--network=host", "--gpus", "all",
 	    "i", "nvidia-smi");
-	argv_free(argv);
+	strv_free(argv);
 	argv = wrap("{\"runtime\":\"docker-run\",\"image\":\"i\","
 	    "\"accelerator\":\"nvidia\",\"devices\":[]}", &in, &cause);
 	REQUIRE(argv != NULL);
 	CHECK_ARGV(argv, "docker", "run", "--rm", "-i", "--init", "--name",
 	    "drover--lead", "--ipc=host", "--network=host", "i", "nvidia-smi");
-	argv_free(argv);
+	strv_free(argv);
 }
 
 TEST(container_podman_and_ascend_argv)
@@ -346,14 +346,14 @@ TEST(container_podman_and_ascend_argv)
 	    "--device", "nvidia.com/gpu=4", "--device", "nvidia.com/gpu=5",
 	    "-v", "/r:/r", "-e", "DEVICE_ID", "-e", "RANK_TABLE_FILE", "-w",
 	    "/w", "i", "python", "train.py");
-	argv_free(argv);
+	strv_free(argv);
 	argv = wrap("{\"runtime\":\"podman-run\",\"image\":\"i\","
 	    "\"accelerator\":\"nvidia\",\"devices\":\"all\"}", &in, &cause);
 	REQUIRE(argv != NULL);
 	REQUIRE(argv_len(argv) > 10);
 	CHECK_STR(argv[9], "--device");
 	CHECK_STR(argv[10], "nvidia.com/gpu=all");
-	argv_free(argv);
+	strv_free(argv);
 
 	argv = wrap("{\"runtime\":\"docker-run\",\"image\":\"mindspore:2.3\","
 	    "\"accelerator\":\"ascend\",\"extra_args\":[\"--shm-size=64g\"],"
@@ -370,7 +370,7 @@ TEST(container_podman_and_ascend_argv)
 	    "-v", "/r:/r", "-v", "/home/u:/home/u",
 	    "-e", "DEVICE_ID", "-e", "RANK_TABLE_FILE", "-w", "/w",
 	    "--shm-size=64g", "mindspore:2.3", "python", "train.py");
-	argv_free(argv);
+	strv_free(argv);
 
 	/* Ascend with no NPU anywhere is refused, not run without NPUs. */
 	in.ndevices = 0;
@@ -398,7 +398,7 @@ TEST(container_apptainer_bwrap_none_argv)
 	CHECK_ARGV(argv, "apptainer", "exec", "--nv", "--bind", "/r:/r",
 	    "--bind", "/data:/d:ro", "--pwd", "/w", "--cleanenv",
 	    "/sif/sd.sif", "python", "-", "--x");
-	argv_free(argv);
+	strv_free(argv);
 	argv = wrap("{\"runtime\":\"apptainer\",\"image\":\"docker://x/y\","
 	    "\"accelerator\":\"ascend\",\"program\":\"singularity\"}", &in,
 	    &cause);
@@ -409,7 +409,7 @@ TEST(container_apptainer_bwrap_none_argv)
 	    "--bind", "/usr/local/dcmi:/usr/local/dcmi:ro",
 	    "--bind", "/r:/r", "--pwd", "/w", "docker://x/y", "python", "-",
 	    "--x");
-	argv_free(argv);
+	strv_free(argv);
 
 	argv = wrap("{\"runtime\":\"bwrap\",\"mounts\":[\"/data:/d:ro\","
 	    "{\"src\":\"/o:ut\",\"dst\":\"/out\"}],\"unshare_net\":true}", &in,
@@ -419,29 +419,29 @@ TEST(container_apptainer_bwrap_none_argv)
 	    "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind",
 	    "/r", "/r", "--ro-bind", "/data", "/d", "--bind", "/o:ut", "/out",
 	    "--unshare-net", "--chdir", "/w", "--", "python", "-", "--x");
-	argv_free(argv);
+	strv_free(argv);
 	in.cwd = NULL;
 	argv = wrap("{\"runtime\":\"bwrap\",\"host_dev\":true}", &in, &cause);
 	REQUIRE(argv != NULL);
 	CHECK_ARGV(argv, "bwrap", "--die-with-parent", "--ro-bind", "/", "/",
 	    "--dev-bind", "/dev", "/dev", "--proc", "/proc", "--tmpfs",
 	    "/tmp", "--bind", "/r", "/r", "--", "python", "-", "--x");
-	argv_free(argv);
+	strv_free(argv);
 
 	argv = wrap("{\"runtime\":\"none\"}", &in, &cause);
 	REQUIRE(argv != NULL);
 	CHECK_ARGV(argv, "python", "-", "--x");
-	argv_free(argv);
+	strv_free(argv);
 	argv = wrap(NULL, &in, &cause);
 	REQUIRE(argv != NULL);
 	CHECK_ARGV(argv, "python", "-", "--x");
-	argv_free(argv);
+	strv_free(argv);
 	in.shell = 1;
 	in.argv = (char *const[]){ "python train.py > /dev/null", NULL };
 	argv = wrap(NULL, &in, &cause);
 	REQUIRE(argv != NULL);
 	CHECK_ARGV(argv, "/bin/sh", "-c", "python train.py > /dev/null");
-	argv_free(argv);
+	strv_free(argv);
 }
 
 TEST(container_wrap_refuses_empty_commands)
@@ -477,7 +477,7 @@ TEST(container_wrap_refuses_empty_commands)
 	CHECK(cause != NULL && strstr(cause, "run directory") != NULL);
 	free(cause);
 	json_decref(c);
-	argv_free(NULL);
+	strv_free(NULL);
 }
 
 TEST(container_signal_argvs)
@@ -492,7 +492,7 @@ TEST(container_signal_argvs)
 	CHECK_ARGV(argv, "docker", "exec", "mindspore1212", "sh", "-c",
 	    argv[5], "sh", "TERM", "4242");
 	CHECK(strstr(argv[5], "kill -s \"$1\" -- -\"$2\"") != NULL);
-	argv_free(argv);
+	strv_free(argv);
 	/* Without the inner pid there is nothing to aim at. */
 	CHECK(container_signal_argv(c, "x", 0, SIGTERM, &argv, &cause) == -1);
 	CHECK(argv == NULL);
@@ -512,7 +512,7 @@ TEST(container_signal_argvs)
 	REQUIRE(argv_len(argv) == 11);
 	CHECK_ARGV(argv, "/opt/docker", "exec", "-u", "u", "m", "sh", "-c",
 	    argv[7], "sh", "USR1", "77");
-	argv_free(argv);
+	strv_free(argv);
 	json_decref(c);
 
 	c = J("{\"runtime\":\"docker-run\",\"image\":\"i\","
@@ -520,14 +520,14 @@ TEST(container_signal_argvs)
 	REQUIRE(container_signal_argv(c, "t 1/r0", 0, SIGINT, &argv,
 	    &cause) == 0);
 	CHECK_ARGV(argv, "docker", "kill", "--signal", "INT", "t_1_r0");
-	argv_free(argv);
+	strv_free(argv);
 	json_decref(c);
 	c = J("{\"runtime\":\"podman-run\",\"image\":\"i\","
 	    "\"accelerator\":\"none\"}");
 	REQUIRE(container_signal_argv(c, "r0", 0, SIGKILL, &argv,
 	    &cause) == 0);
 	CHECK_ARGV(argv, "podman", "kill", "--signal", "KILL", "r0");
-	argv_free(argv);
+	strv_free(argv);
 	json_decref(c);
 
 	/* Local process groups: no argv. */
@@ -715,7 +715,7 @@ run_wrapped(const char *ctext, struct wrap_in *in, int expect, char **outp)
 	snprintf(out, sizeof out, "%s/out", test_tmpdir());
 	snprintf(err, sizeof err, "%s/err", test_tmpdir());
 	pid = spawn(argv, NULL, out, err);
-	argv_free(argv);
+	strv_free(argv);
 	st = wait_status(pid);
 	*outp = slurp(out);
 	if (st != expect) {
@@ -794,7 +794,7 @@ exec_wrapper_argv(char *const *core, const char *shell)
 		v[i - 4] = xstrdup(argv[i]);
 	free(v[0]);
 	v[0] = xstrdup(shell);
-	argv_free(argv);
+	strv_free(argv);
 	return v;
 }
 
@@ -853,7 +853,7 @@ exec_wrapper_under(const char *shell)
 	argv = exec_wrapper_argv(core, shell);
 	REQUIRE(argv != NULL);
 	w = spawn(argv, NULL, outp, errp);
-	argv_free(argv);
+	strv_free(argv);
 	CHECK_INT(wait_status(w), 0);
 	out = slurp(outp);
 	err = slurp(errp);
@@ -875,7 +875,7 @@ exec_wrapper_under(const char *shell)
 	    "read x; printf '<%s>' \"$x\"; exit 3", NULL }, shell);
 	REQUIRE(argv != NULL);
 	w = spawn(argv, inp, outp, errp);
-	argv_free(argv);
+	strv_free(argv);
 	CHECK_INT(wait_status(w), 3);
 	out = slurp(outp);
 	CHECK_STR(out, "<hello>");
@@ -888,7 +888,7 @@ exec_wrapper_under(const char *shell)
 	REQUIRE(argv != NULL);
 	unlink(pidf);
 	w = spawn(argv, NULL, outp, errp);
-	argv_free(argv);
+	strv_free(argv);
 	pid = kid = -1;
 	for (i = 0; i < 500 && (pid <= 1 || kid <= 1); i++) {
 		sleep_ms(10);
@@ -917,7 +917,7 @@ exec_wrapper_under(const char *shell)
 	REQUIRE(argv_len(sig) == 9);
 	/* docker exec c sh -c SCRIPT sh TERM PID, from "sh" on, locally. */
 	k = spawn(sig + 3, NULL, "/dev/null", "/dev/null");
-	argv_free(sig);
+	strv_free(sig);
 	CHECK_INT(wait_status(k), 0);
 	st = wait_status(w);
 	CHECK_INT(st, 128 + SIGTERM);

@@ -39,16 +39,6 @@ home_restore(void)
 	saved_home = NULL;
 }
 
-static size_t
-strv_len(char **v)
-{
-	size_t n = 0;
-
-	while (v != NULL && v[n] != NULL)
-		n++;
-	return n;
-}
-
 static int
 parse_fixture(const char *name, const char *host, struct rhost_cfg *cfg)
 {
