@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const fo_names[] = {
 	[FO_OK] = "ok",
@@ -82,6 +83,9 @@ struct fo_host {
 	struct rconn *conn;
 	struct rchan *ch;
 	struct buf part[2];	/* partial stdout / stderr line */
+	struct buf probe;	/* push-agent: uname -m and $HOME */
+	char *agent_path;	/* push-agent: the local build to send */
+	char *agent_dst;
 	uint64_t cmd_timer;
 	uint64_t close_timer;
 	int finished;
@@ -193,6 +197,89 @@ fo_uploaded(struct rconn *conn, int skipped, const char *error, void *arg)
 		fo_finish(h, FO_OK, skipped ? 1 : 0, NULL);
 }
 
+char *
+fanout_agent_for_arch(const char *dir, const char *arch, char **cause)
+{
+	static const char *const built[] = { "x86_64", "aarch64" };
+	char *path;
+	size_t i;
+
+	for (i = 0; i < nitems(built); i++) {
+		if (strcmp(arch, built[i]) == 0)
+			break;
+	}
+	/* arm64 is what some kernels call aarch64. */
+	if (i == nitems(built) && strcmp(arch, "arm64") == 0)
+		i = 1;
+	if (i == nitems(built)) {
+		xasprintf(cause, "no drover-agent is built for architecture "
+		    "\"%s\" (make agents builds x86_64 and aarch64)", arch);
+		return NULL;
+	}
+	xasprintf(&path, "%s/%s/drover-agent", dir, built[i]);
+	if (access(path, R_OK) != 0) {
+		xasprintf(cause, "the %s agent %s is missing: run make agents",
+		    built[i], path);
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+static void
+fo_probe_data(struct rchan *ch, int stream, const char *p, size_t n,
+    void *arg)
+{
+	struct fo_host *h = arg;
+
+	if (stream == 1 && h->probe.len + n <= 8192)
+		buf_add(&h->probe, p, n);
+}
+
+/* The answer to `uname -m; echo $HOME`: pick the build, then upload. */
+static void
+fo_probed(struct rchan *ch, int status, const char *error, void *arg)
+{
+	struct fo_host *h = arg;
+	struct fo *fo = h->fo;
+	char *arch, *home, *nl, *cause = NULL, *msg;
+
+	h->ch = NULL;
+	if (error != NULL || status != 0) {
+		xasprintf(&msg, "%s: cannot learn its architecture: %s",
+		    h->name, error != NULL ? error : "uname -m failed");
+		fo_finish(h, error != NULL ? fanout_classify(error) : FO_EXIT,
+		    status, msg);
+		free(msg);
+		return;
+	}
+	arch = (char *)buf_cstr(&h->probe);
+	home = (nl = strchr(arch, '\n')) != NULL ? nl + 1 : NULL;
+	if (nl != NULL)
+		*nl = '\0';
+	if (home != NULL)
+		home[strcspn(home, "\n")] = '\0';
+	if (home == NULL || home[0] != '/') {
+		xasprintf(&msg, "%s: no absolute $HOME to put the agent in",
+		    h->name);
+		fo_finish(h, FO_CONFIG, -1, msg);
+		free(msg);
+		return;
+	}
+	h->agent_path = fanout_agent_for_arch(fo->opts->agent_dir, arch,
+	    &cause);
+	if (h->agent_path == NULL) {
+		xasprintf(&msg, "%s: %s", h->name, cause);
+		fo_finish(h, FO_CONFIG, -1, msg);
+		free(msg);
+		free(cause);
+		return;
+	}
+	xasprintf(&h->agent_dst, "%s/%s", home, fo->opts->agent_remote);
+	rconn_upload(h->conn, h->agent_path, h->agent_dst, 0755, fo_uploaded,
+	    h);
+}
+
 static void
 fo_ready(struct rconn *conn, const char *error, void *arg)
 {
@@ -203,6 +290,12 @@ fo_ready(struct rconn *conn, const char *error, void *arg)
 	fo_start_more(fo);
 	if (error != NULL) {
 		fo_finish(h, fanout_classify(error), -1, error);
+		return;
+	}
+	if (fo->opts->agent_dir != NULL) {
+		h->ch = rconn_exec(conn, "uname -m; printf '%s\\n' \"$HOME\"",
+		    fo_probe_data, fo_probed, h);
+		rchan_eof(h->ch);
 		return;
 	}
 	if (fo->opts->upload_local != NULL) {
@@ -265,6 +358,7 @@ fanout_run(struct loop *loop, const struct hostlist *hl, const char *command,
 		h->name = hostlist_get(hl, i);
 		buf_init(&h->part[0]);
 		buf_init(&h->part[1]);
+		buf_init(&h->probe);
 		if (opts->transport == RT_LOCAL) {
 			h->cfg.name = xstrdup(h->name);
 			h->cfg.hostname = xstrdup(h->name);
@@ -293,6 +387,9 @@ fanout_run(struct loop *loop, const struct hostlist *hl, const char *command,
 		rhost_cfg_clear(&h->cfg);
 		buf_free(&h->part[0]);
 		buf_free(&h->part[1]);
+		buf_free(&h->probe);
+		free(h->agent_path);
+		free(h->agent_dst);
 	}
 	free(fo.hosts);
 	return fo.failed;

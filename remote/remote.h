@@ -149,7 +149,17 @@ struct fanout_opts {
 	const char *upload_local;
 	const char *upload_remote;
 	mode_t upload_mode;
+	/* Set: push the agent built for each host's `uname -m` from
+	 * AGENT_DIR/<arch>/drover-agent to $HOME/<agent_remote>; status as
+	 * for an upload. An architecture with no build fails the host
+	 * (FO_CONFIG) naming it. */
+	const char *agent_dir;
+	const char *agent_remote;
 };
+/* The path of the agent built for a `uname -m` answer, or NULL with a
+ * cause naming the architecture and what was built. Caller frees. */
+char *fanout_agent_for_arch(const char *agent_dir, const char *arch,
+    char **cause);
 /* Per-host outcome, reported once per host. */
 enum fanout_reason {
 	FO_OK, FO_EXIT, FO_UNREACHABLE, FO_REFUSED, FO_TIMEOUT, FO_HOSTKEY,

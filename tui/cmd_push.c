@@ -3,7 +3,8 @@
  * host at once (like pdcp), atomically (temporary name, fsync, rename),
  * skipping hosts whose copy already has the same sha256. Prints one line
  * per host (written / unchanged / why not) and exits 0 only when every
- * host has the file.
+ * host has the file. `drover push --agent HOSTS` sends each host the
+ * static agent built for its `uname -m` to ~/.drover/bin/drover-agent.
  */
 #include "tui.h"
 
@@ -46,9 +47,9 @@ cmd_push(int argc, char **argv)
 	struct push_state st;
 	struct hostlist *hl;
 	struct loop *loop;
-	const char *args[3];
-	char *cause = NULL, *end;
-	int i, n = 0;
+	const char *args[3], *agent_dir = NULL;
+	char *cause = NULL, *end, *self = NULL, *slash;
+	int i, n = 0, agent = 0;
 	long mode;
 
 	memset(&o, 0, sizeof o);
@@ -65,12 +66,28 @@ cmd_push(int argc, char **argv)
 			o.upload_mode = (mode_t)mode;
 		} else if (strcmp(argv[i], "--accept-new") == 0)
 			o.accept_new = 1;
+		else if (strcmp(argv[i], "--agent") == 0)
+			agent = 1;
+		else if (strcmp(argv[i], "--agent-dir") == 0 && i + 1 < argc)
+			agent_dir = argv[++i];
 		else if (argv[i][0] == '-' || n == 3)
 			goto usage;
 		else
 			args[n++] = argv[i];
 	}
-	if (n != 3 || args[2][0] != '/')
+	if (agent) {
+		if (n != 1)
+			goto usage;
+		/* By default the builds beside this binary: build/<arch>/. */
+		if (agent_dir == NULL) {
+			self = realpath("/proc/self/exe", NULL);
+			if (self != NULL && (slash = strrchr(self, '/')) != NULL)
+				*slash = '\0';
+			agent_dir = self != NULL ? self : ".";
+		}
+		o.agent_dir = agent_dir;
+		o.agent_remote = ".drover/bin/drover-agent";
+	} else if (n != 3 || args[2][0] != '/')
 		goto usage;
 	hl = hostlist_new();
 	if (hostlist_add(hl, args[0], &cause) != 0) {
@@ -79,17 +96,22 @@ cmd_push(int argc, char **argv)
 		hostlist_free(hl);
 		return 2;
 	}
-	o.upload_local = args[1];
-	o.upload_remote = args[2];
+	if (!agent) {
+		o.upload_local = args[1];
+		o.upload_remote = args[2];
+	}
 	memset(&st, 0, sizeof st);
 	loop = loop_new();
 	fanout_run(loop, hl, "", &o, push_line, push_done, &st);
 	loop_free(loop);
 	hostlist_free(hl);
+	free(self);
 	fprintf(stderr, "drover push: %d ok, %d failed\n", st.ok, st.failed);
 	return st.failed == 0 ? 0 : 1;
 usage:
 	fprintf(stderr, "usage: drover push [-m MODE] [--accept-new] HOSTS "
-	    "LOCAL /ABSOLUTE/REMOTE\n");
+	    "LOCAL /ABSOLUTE/REMOTE\n"
+	    "       drover push --agent [--agent-dir DIR] [--accept-new] "
+	    "HOSTS\n");
 	return 2;
 }

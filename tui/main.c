@@ -17,7 +17,7 @@ static const struct {
 	    "[-u USER] [-x EXCLUDE] [--accept-new] [--transport T] HOSTS -- "
 	    "COMMAND ..." },
 	{ "push", cmd_push, "push [-m MODE] [--accept-new] HOSTS LOCAL "
-	    "/ABSOLUTE/REMOTE" },
+	    "/ABSOLUTE/REMOTE | push --agent [--agent-dir DIR] HOSTS" },
 };
 
 static void

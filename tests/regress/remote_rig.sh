@@ -125,3 +125,17 @@ got = out.split(": ", 1)[1].strip() if ": " in out else ""
 print("match" if got == want else "MISMATCH want=%s got=%s" % (want[:80], got[:80]))
 PY
 check "200 hostile arguments arrive byte for byte" grep -qx match "$T/hostile"
+
+# The agent for each host's architecture, skipped when unchanged.
+rm -rf "/home/$RIG_USER/.drover"
+"$DROVER" push --agent "$(H 1),$(H 2)" > "$T/out" 2>&1
+check "push --agent: written to both hosts" test "$(grep -c ': written' "$T/out")" = 2
+"$DROVER" push --agent "$(H 1),$(H 2)" > "$T/out" 2>&1
+check "push --agent again: unchanged" test "$(grep -c 'unchanged' "$T/out")" = 2
+check "pushed agent runs on the host" sh -c \
+    "'$DROVER' exec '$(H 1)' -- .drover/bin/drover-agent --version | grep -q 'drover-agent [0-9]'"
+mkdir -p "$T/armonly/aarch64"
+"$DROVER" push --agent --agent-dir "$T/armonly" "$(H 1)" > "$T/out" 2>&1
+check "push --agent without a build for the host's arch names it" sh -c \
+    "[ $? = 1 ] && grep -q 'x86_64 agent .* is missing: run make agents' '$T/out'"
+rm -rf "/home/$RIG_USER/.drover"
