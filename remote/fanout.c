@@ -321,6 +321,7 @@ fo_start_more(struct fo *fo)
 	memset(&ro, 0, sizeof ro);
 	ro.connect_timeout_ms = fo->opts->connect_timeout_ms;
 	ro.accept_new = fo->opts->accept_new;
+	ro.keepalive_s = fo->opts->keepalive_s;
 	while (fo->next < fo->nhosts && fo->connecting < window) {
 		h = &fo->hosts[fo->next++];
 		if (h->finished)

@@ -141,6 +141,7 @@ struct fanout_opts {
 	int window;			/* concurrent handshakes, default 32 */
 	int connect_timeout_ms;
 	int command_timeout_ms;		/* 0: none */
+	int keepalive_s;		/* 0: 15; silent 3x this: lost */
 	int accept_new;
 	const char *user;		/* override, may be NULL */
 	enum rhost_transport transport;	/* RT_AUTO: per host */

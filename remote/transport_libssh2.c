@@ -51,6 +51,7 @@ struct l2conn {
 	char *authlist;
 	struct rchan *pending;	/* its last call returned EAGAIN */
 	int pumping;
+	uint64_t last_rx;	/* mono ms of the last bytes from the peer */
 };
 
 struct l2chan {
@@ -75,10 +76,36 @@ l2_errmsg(LIBSSH2_SESSION *s)
 static void l2_pump(struct l2conn *);
 static void l2_set_events(struct l2conn *);
 
+static int
+l2_busy(const struct l2conn *l2)
+{
+	size_t i;
+
+	for (i = 0; i < l2->conn->nchans; i++) {
+		if (l2->conn->chans[i]->tp != NULL &&
+		    !l2->conn->chans[i]->done)
+			return 1;
+	}
+	return 0;
+}
+
+static void l2_fail(struct l2conn *, const char *, ...) PRINTFLIKE(2, 3);
+
 static void
 l2_fd_cb(int fd, short revents, void *arg)
 {
-	l2_pump(arg);
+	struct l2conn *l2 = arg;
+
+	if (revents & POLLIN)
+		l2->last_rx = clock_mono_ms();
+	/* An idle session is not polled for input; a hang-up still shows. */
+	if ((revents & (POLLHUP | POLLERR)) && l2->state == L2_READY &&
+	    !l2_busy(l2)) {
+		l2_fail(l2, "%s: connection lost (closed by the peer)",
+		    l2->conn->cfg.name);
+		return;
+	}
+	l2_pump(l2);
 }
 
 /* The connection failed: report it (if not yet connected) or fail every
@@ -132,10 +159,19 @@ l2_keepalive(void *arg)
 {
 	struct l2conn *l2 = arg;
 	int next = l2->conn->opts.keepalive_s;
+	uint64_t silent = clock_mono_ms() - l2->last_rx;
 
 	l2->ka_timer = 0;
 	if (l2->state != L2_READY)
 		return;
+	/* Keepalives ask for a reply; a live peer answers one of three.
+	 * libssh2's keepalive alone never notices a dead peer. */
+	if (l2_busy(l2) && silent > (uint64_t)next * 3000) {
+		l2_fail(l2, "%s: connection lost: no answer to keepalives "
+		    "for %llu s", l2->conn->cfg.name,
+		    (unsigned long long)(silent / 1000));
+		return;
+	}
 	if (l2->pending == NULL)
 		libssh2_keepalive_send(l2->s, &next);
 	if (next <= 0)
@@ -348,6 +384,7 @@ l2_authenticated(struct l2conn *l2)
 	struct rconn *conn = l2->conn;
 
 	l2->state = L2_READY;
+	l2->last_rx = clock_mono_ms();
 	loop_timer_cancel(conn->loop, l2->timeout_timer);
 	l2->timeout_timer = 0;
 	l2->ka_timer = loop_timer_add(conn->loop,
@@ -647,7 +684,9 @@ l2_set_events(struct l2conn *l2)
 		return;
 	if (l2->state == L2_TCP)
 		ev = POLLOUT;
-	else if (l2->s != NULL) {
+	else if (l2->state == L2_READY && !l2_busy(l2))
+		ev = 0;		/* idle: nothing reads it, so do not spin */
+	if (l2->state != L2_TCP && l2->s != NULL) {
 		dir = libssh2_session_block_directions(l2->s);
 		if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
 			ev |= POLLOUT;

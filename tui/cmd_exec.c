@@ -69,10 +69,13 @@ static void
 exec_usage(void)
 {
 	fprintf(stderr, "usage: drover exec [-f FANOUT] [-t CONNECT_TIMEOUT] "
-	    "[-T COMMAND_TIMEOUT] [-u USER] [-x EXCLUDE] [--accept-new] "
+	    "[-T COMMAND_TIMEOUT] [-k KEEPALIVE_S] [-u USER] [-x EXCLUDE] "
+	    "[--accept-new] "
 	    "[--transport libssh2|openssh|local] HOSTS -- COMMAND ...\n"
 	    "  HOSTS: node[01-16,20], 10.0.0.[2-5], ^FILE, comma-separated\n"
-	    "  timeouts in seconds (10, 2.5) or with ms (500ms)\n");
+	    "  timeouts in seconds (10, 2.5) or with ms (500ms)\n"
+	    "  -k: keepalive every KEEPALIVE_S seconds (default 15); a host "
+	    "silent for three is lost\n");
 }
 
 int
@@ -107,6 +110,10 @@ cmd_exec(int argc, char **argv)
 				goto usage;
 		} else if (strcmp(a, "-T") == 0 && i + 1 < argc) {
 			if (parse_ms(argv[++i], &o.command_timeout_ms) != 0)
+				goto usage;
+		} else if (strcmp(a, "-k") == 0 && i + 1 < argc) {
+			o.keepalive_s = atoi(argv[++i]);
+			if (o.keepalive_s < 1 || o.keepalive_s > 3600)
 				goto usage;
 		} else if (strcmp(a, "-u") == 0 && i + 1 < argc)
 			o.user = argv[++i];

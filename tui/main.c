@@ -14,7 +14,7 @@ static const struct {
 	const char *usage;
 } commands[] = {
 	{ "exec", cmd_exec, "exec [-f FANOUT] [-t TIMEOUT] [-T CMD_TIMEOUT] "
-	    "[-u USER] [-x EXCLUDE] [--accept-new] [--transport T] HOSTS -- "
+	    "[-k KEEPALIVE] [-u USER] [-x EXCLUDE] [--accept-new] [--transport T] HOSTS -- "
 	    "COMMAND ..." },
 	{ "push", cmd_push, "push [-m MODE] [--accept-new] HOSTS LOCAL "
 	    "/ABSOLUTE/REMOTE | push --agent [--agent-dir DIR] HOSTS" },

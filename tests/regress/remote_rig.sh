@@ -139,3 +139,17 @@ mkdir -p "$T/armonly/aarch64"
 check "push --agent without a build for the host's arch names it" sh -c \
     "[ $? = 1 ] && grep -q 'x86_64 agent .* is missing: run make agents' '$T/out'"
 rm -rf "/home/$RIG_USER/.drover"
+
+# A link that dies mid-command: keepalives go unanswered, the host is lost
+# after three intervals, the other host finishes.
+"$DROVER" exec -k 1 -T 30 "$(H 8),$(H 9)" -- sh -c 'echo started; sleep 7; echo finished' > "$T/out" 2> "$T/err" &
+ep=$!
+wait_for 5 sh -c "grep -c started '$T/out' | grep -qx 2"
+t0=$(date +%s%N)
+sh "$RIG" --dir "$RIG_DIR" link-down 8 >/dev/null 2>&1
+wait "$ep"
+t1=$(date +%s%N)
+check "silent link mid-command: that host lost by keepalive" sh -c \
+    "grep -q '$(H 8): connection lost: no answer to keepalives' '$T/err'"
+check "silent link: the other host finished" grep -q "$(H 9): finished" "$T/out"
+sh "$RIG" --dir "$RIG_DIR" link-up 8 >/dev/null 2>&1
