@@ -34,27 +34,17 @@ jsonl_fix_nonfinite(const char *s, size_t len, size_t *outlen)
 		{ "Infinity", "\"inf\"" },
 		{ "NaN", "\"nan\"" },
 	};
+	struct json_scan js = { 0, 0 };
 	struct buf b;
 	size_t i = 0, k, n;
-	int in_str = 0, esc = 0, changed = 0, hit;
+	int changed = 0, hit;
 
 	buf_init(&b);
 	while (i < len) {
-		char c = s[i];
-
-		if (in_str) {
-			if (esc)
-				esc = 0;
-			else if (c == '\\')
-				esc = 1;
-			else if (c == '"')
-				in_str = 0;
-			buf_addch(&b, c);
-			i++;
+		if (json_scan_byte(&js, s[i])) {
+			buf_addch(&b, s[i++]);
 			continue;
 		}
-		if (c == '"')
-			in_str = 1;
 		hit = 0;
 		for (k = 0; k < nitems(words) && !hit; k++) {
 			n = strlen(words[k].bare);

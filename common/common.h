@@ -138,6 +138,14 @@ json_t *proto_decode_line(const char *, size_t, char **cause);
 /* Encode compactly as one line with a trailing newline; caller frees. */
 char *proto_encode_line(const json_t *, size_t *lenp);
 
+/* Walks JSON text a byte at a time: 1 when the byte is part of a string
+ * (its quotes included), so callers can skip strings' contents. */
+struct json_scan {
+	int in_str;
+	int esc;
+};
+int json_scan_byte(struct json_scan *, char);
+
 /* Numbers: non-finite values travel as the strings "nan", "inf", "-inf". */
 void proto_set_number(json_t *, const char *key, double);
 int proto_get_number(const json_t *, const char *key, double *);

@@ -47,28 +47,39 @@ proto_type_of(const json_t *o)
 	return PROTO_UNKNOWN;
 }
 
+int
+json_scan_byte(struct json_scan *js, char c)
+{
+	if (js->in_str) {
+		if (js->esc)
+			js->esc = 0;
+		else if (c == '\\')
+			js->esc = 1;
+		else if (c == '"')
+			js->in_str = 0;
+		return 1;
+	}
+	if (c == '"') {
+		js->in_str = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /* Nesting depth of a JSON text, counting brackets outside strings. */
 static int
 proto_depth(const char *p, size_t len, int cap)
 {
-	int depth = 0, in_str = 0, esc = 0;
+	struct json_scan js = { 0, 0 };
+	int depth = 0;
 	size_t i;
 
 	for (i = 0; i < len; i++) {
 		char c = p[i];
 
-		if (in_str) {
-			if (esc)
-				esc = 0;
-			else if (c == '\\')
-				esc = 1;
-			else if (c == '"')
-				in_str = 0;
+		if (json_scan_byte(&js, c))
 			continue;
-		}
-		if (c == '"')
-			in_str = 1;
-		else if (c == '{' || c == '[') {
+		if (c == '{' || c == '[') {
 			if (++depth > cap)
 				return depth;
 		} else if (c == '}' || c == ']')
