@@ -134,8 +134,9 @@ int cmd_attach(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_shim(int argc, char **argv);
 
-/* supervisor.c: the detached process that owns a run */
+/* supervisor.c: the detached process that owns a run. sc is the spool as
+ * scanned under the lock before detaching (consumed). */
 int supervisor_main(struct spec *, int lock_fd, int report_fd, int adopt,
-    json_t *secrets);
+    json_t *secrets, struct spool_scan *sc);
 
 #endif

@@ -132,24 +132,35 @@ render_files(struct spec *s, char **cause)
 	return 0;
 }
 
+/* The run directory's spool, read once under the lock; the supervisor
+ * inherits the result across the fork. No spool yet: empty when
+ * missing_ok. */
+static int
+scan_run_dir(const char *run_dir, struct spool_scan *sc, int missing_ok,
+    char **cause)
+{
+	char *path = rundir_path(run_dir, "events.jsonl");
+	int rc = 0;
+
+	memset(sc, 0, sizeof *sc);
+	if (!missing_ok || access(path, F_OK) == 0)
+		rc = spool_scan(path, sc, cause);
+	free(path);
+	return rc;
+}
+
 /* Refuses to start over processes of an earlier launch still running. */
 static int
-check_leftovers(const char *run_dir, char **cause)
+check_leftovers(const char *run_dir, const struct spool_scan *sc,
+    char **cause)
 {
-	struct spool_scan sc;
 	struct buf b;
-	char *path = rundir_path(run_dir, "events.jsonl");
 	size_t i;
 	int n = 0;
 
-	if (access(path, F_OK) != 0 || spool_scan(path, &sc, cause) != 0) {
-		free(path);
-		return *cause == NULL ? 0 : -1;
-	}
-	free(path);
 	buf_init(&b);
-	for (i = 0; i < sc.nranks; i++) {
-		struct spool_rank *r = &sc.ranks[i];
+	for (i = 0; i < sc->nranks; i++) {
+		const struct spool_rank *r = &sc->ranks[i];
 
 		if (r->state == RANK_EXITED || r->pid <= 0 ||
 		    !proc_alive(r->pid, r->start_time))
@@ -157,7 +168,6 @@ check_leftovers(const char *run_dir, char **cause)
 		buf_printf(&b, "%srank %d pid %ld", n++ ? ", " : "", r->rank,
 		    (long)r->pid);
 	}
-	spool_scan_free(&sc);
 	if (n > 0) {
 		xasprintf(cause, "processes of an earlier launch in %s are "
 		    "still running (%s); stop them (attach, then "
@@ -171,7 +181,8 @@ check_leftovers(const char *run_dir, char **cause)
 }
 
 static int
-detach_and_wait(struct spec *s, int lock_fd, int adopt, json_t *secrets)
+detach_and_wait(struct spec *s, int lock_fd, int adopt, json_t *secrets,
+    struct spool_scan *sc)
 {
 	char report[2048], *path;
 	struct pollfd pfd;
@@ -217,7 +228,7 @@ detach_and_wait(struct spec *s, int lock_fd, int adopt, json_t *secrets)
 		}
 		umask(077);
 		log_init("drover-agent", LOG_INFO, 2);
-		_exit(supervisor_main(s, lock_fd, rp[1], adopt, secrets));
+		_exit(supervisor_main(s, lock_fd, rp[1], adopt, secrets, sc));
 	}
 	close(rp[1]);
 	close(lock_fd);	/* the supervisor holds the lock now */
@@ -267,6 +278,7 @@ int
 cmd_run(int argc, char **argv)
 {
 	struct spec *s;
+	struct spool_scan sc;
 	struct buf errors;
 	json_t *secrets = NULL;
 	char *cause = NULL, *path;
@@ -315,7 +327,12 @@ cmd_run(int argc, char **argv)
 	    rundir_check(s->run_dir, &cause) != 0 ||
 	    rundir_lock(s->run_dir, &lock_fd, &cause) != 0)
 		goto fail;
-	if (check_leftovers(s->run_dir, &cause) != 0) {
+	if (scan_run_dir(s->run_dir, &sc, 1, &cause) != 0) {
+		close(lock_fd);
+		goto fail;
+	}
+	if (check_leftovers(s->run_dir, &sc, &cause) != 0) {
+		spool_scan_free(&sc);
 		close(lock_fd);
 		goto fail;
 	}
@@ -329,10 +346,12 @@ cmd_run(int argc, char **argv)
 	}
 	free(path);
 	if (rc != 0 || render_files(s, &cause) != 0) {
+		spool_scan_free(&sc);
 		close(lock_fd);
 		goto fail;
 	}
-	rc = detach_and_wait(s, lock_fd, 0, secrets);
+	rc = detach_and_wait(s, lock_fd, 0, secrets, &sc);
+	spool_scan_free(&sc);
 	json_decref(secrets);
 	spec_free(s);
 	return rc;
@@ -364,16 +383,12 @@ cmd_adopt(int argc, char **argv)
 		free(dir);
 		return 1;
 	}
-	path = rundir_path(dir, "events.jsonl");
-	rc = spool_scan(path, &sc, &cause);
-	free(path);
-	if (rc != 0) {
+	if (scan_run_dir(dir, &sc, 0, &cause) != 0) {
 		run_fail(dir, cause);
 		goto fail;
 	}
-	rc = strcmp(sc.run_state, "exited") == 0 || sc.launches == 0;
-	spool_scan_free(&sc);
-	if (rc) {
+	if (strcmp(sc.run_state, "exited") == 0 || sc.launches == 0) {
+		spool_scan_free(&sc);
 		run_fail(dir, "the run has ended (or never started); nothing "
 		    "to adopt");
 		goto fail;
@@ -385,10 +400,12 @@ cmd_adopt(int argc, char **argv)
 	if (s == NULL) {
 		run_fail(dir, buf_cstr(&errors));
 		buf_free(&errors);
+		spool_scan_free(&sc);
 		goto fail;
 	}
 	buf_free(&errors);
-	rc = detach_and_wait(s, lock_fd, 1, NULL);
+	rc = detach_and_wait(s, lock_fd, 1, NULL, &sc);
+	spool_scan_free(&sc);
 	spec_free(s);
 	free(dir);
 	return rc;

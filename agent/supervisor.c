@@ -1056,10 +1056,10 @@ sv_rank_name(struct supervisor *sv, struct sv_rank *r)
 
 int
 supervisor_main(struct spec *spec, int lock_fd, int report_fd, int adopt,
-    json_t *secrets)
+    json_t *secrets, struct spool_scan *scan)
 {
 	struct supervisor sv;
-	struct spool_scan sc;
+	struct spool_scan sc = *scan;
 	struct sv_rank *r;
 	char *path, *cause = NULL, pidline[64];
 	uint64_t st = 0;
@@ -1090,8 +1090,6 @@ supervisor_main(struct spec *spec, int lock_fd, int report_fd, int adopt,
 	path = rundir_path(spec->run_dir, "events.jsonl");
 	sv.spool = spool_open(path, &cause);
 	if (sv.spool == NULL)
-		goto fail;
-	if (spool_scan(path, &sc, &cause) != 0)
 		goto fail;
 	free(path);
 	path = NULL;
