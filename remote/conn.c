@@ -266,6 +266,7 @@ struct upload {
 	rconn_upload_cb cb;
 	void *arg;
 	int phase;	/* 0: checksum, 1: write */
+	char *error;	/* a failure found before any channel ran */
 };
 
 static void
@@ -278,6 +279,16 @@ upload_finish(struct upload *u, int skipped, const char *error)
 	free(u->local);
 	free(u->remote);
 	free(u);
+}
+
+static void
+upload_fail_later(void *arg)
+{
+	struct upload *u = arg;
+	char *error = u->error;
+
+	upload_finish(u, 0, error);
+	free(error);
 }
 
 static void
@@ -397,8 +408,9 @@ rconn_upload(struct rconn *conn, const char *local, const char *remote,
 	buf_init(&u->out);
 	buf_init(&u->err);
 	if (file_read_all(local, 1024 * 1024 * 1024, &u->data, &cause) != 0) {
-		upload_finish(u, 0, cause);
-		free(cause);
+		/* Like every report, never from inside the call. */
+		u->error = cause;
+		loop_timer_add(conn->loop, 0, upload_fail_later, u);
 		return;
 	}
 	sha256_hex(u->data.data ? u->data.data : "", u->data.len, u->sha);
