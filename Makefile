@@ -25,7 +25,14 @@ JANSSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson 2>/dev/null)
 JANSSON_LIBS := $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
 SSH_CFLAGS := $(shell $(PKG_CONFIG) --cflags libssh2 libcrypto 2>/dev/null)
 SSH_LIBS := $(shell $(PKG_CONFIG) --libs libssh2 libcrypto 2>/dev/null || echo -lssh2 -lcrypto)
-CFLAGS += $(JANSSON_CFLAGS) $(SSH_CFLAGS)
+YAML_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
+SQLITE_LIBS := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
+CURSES_CFLAGS := $(shell $(PKG_CONFIG) --cflags ncursesw 2>/dev/null)
+CURSES_LIBS := $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw)
+CFLAGS += $(JANSSON_CFLAGS) $(SSH_CFLAGS) $(CURSES_CFLAGS)
+# Everything the drover program links (the agent library comes as an
+# archive so only what drover uses, e.g. container validation, is pulled in).
+DROVER_LIBS := $(SSH_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) $(SQLITE_LIBS) $(CURSES_LIBS) -lm
 
 ifneq ($(SANITIZER),)
 CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -59,11 +66,15 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/drover-agent: $(BUILD)/obj/agent/main.o $(AGENT_LIB_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $(AGENT_LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
 
-$(BUILD)/drover: $(BUILD)/obj/tui/main.o $(TUI_LIB_OBJ) $(REMOTE_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SSH_LIBS) $(JANSSON_LIBS) -lm
+$(BUILD)/libagent.a: $(AGENT_LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/drover: $(BUILD)/obj/tui/main.o $(TUI_LIB_OBJ) $(REMOTE_OBJ) $(BUILD)/libagent.a $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DROVER_LIBS)
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(AGENT_LIB_OBJ) $(REMOTE_OBJ) $(TUI_LIB_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SSH_LIBS) $(JANSSON_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(DROVER_LIBS)
 
 # Cross-built static agents (install-deps installs the toolchains).
 AARCH64_CC ?= aarch64-linux-gnu-gcc
