@@ -91,7 +91,11 @@ agents: $(BUILD)/x86_64/drover-agent $(BUILD)/aarch64/drover-agent
 deps:
 	@scripts/install-deps.sh --ensure
 
-unit: $(BUILD)/unit-tests
+# Test drivers the regress scripts run.
+$(BUILD)/rsession-probe: $(BUILD)/obj/tests/tools/rsession_probe.o $(REMOTE_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SSH_LIBS) $(JANSSON_LIBS) -lm
+
+unit: $(BUILD)/unit-tests $(BUILD)/rsession-probe
 
 test: deps all unit agents
 	@DROVER_SRC=$(CURDIR) BUILD=$(BUILD) tests/run.sh

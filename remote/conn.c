@@ -37,37 +37,80 @@ cfg_copy(struct rhost_cfg *dst, const struct rhost_cfg *src)
 
 /* ---- reports from transports, delivered from the loop ----------------- */
 
-struct deferred {
-	struct rconn *conn;
-	struct rchan *ch;
-	char *error;
-	int status;
-};
-
+/* Transports report from deep inside their own calls; the owner hears of
+ * it from the loop, so it may close the connection in its callback. */
 static void
 conn_ready_later(void *arg)
 {
-	struct deferred *d = arg;
+	struct rconn *conn = arg;
+	char *error = conn->ready_error;
 
-	rconn_ready(d->conn, d->error);
-	free(d->error);
-	free(d);
+	conn->ready_timer = 0;
+	conn->ready_error = NULL;
+	conn->ready_cb(conn, error, conn->ready_arg);
+	free(error);
 }
 
 void
 rconn_ready(struct rconn *conn, const char *error)
 {
-	if (conn->ready != 0)
+	if (conn->ready != 0 || conn->closing)
 		return;
 	conn->ready = error == NULL ? 1 : -1;
-	conn->ready_cb(conn, error, conn->ready_arg);
+	conn->ready_error = error != NULL ? xstrdup(error) : NULL;
+	conn->ready_timer = loop_timer_add(conn->loop, 0, conn_ready_later,
+	    conn);
+}
+
+static void
+conn_lost_later(void *arg)
+{
+	struct rconn *conn = arg;
+
+	conn->lost_timer = 0;
+	if (conn->lost_cb != NULL)
+		conn->lost_cb(conn, conn->lost_error, conn->lost_arg);
+}
+
+void
+rconn_lost(struct rconn *conn, const char *error)
+{
+	if (conn->ready != 1 || conn->lost_error != NULL || conn->closing)
+		return;
+	conn->lost_error = xstrdup(error != NULL ? error :
+	    "connection lost");
+	conn->lost_timer = loop_timer_add(conn->loop, 0, conn_lost_later,
+	    conn);
+}
+
+void
+rconn_on_lost(struct rconn *conn, rconn_lost_cb cb, void *arg)
+{
+	conn->lost_cb = cb;
+	conn->lost_arg = arg;
+}
+
+int
+rconn_is_up(const struct rconn *conn)
+{
+	return conn != NULL && conn->ready == 1 && conn->lost_error == NULL &&
+	    !conn->closing;
+}
+
+const char *
+rconn_lost_error(const struct rconn *conn)
+{
+	return conn != NULL ? conn->lost_error : NULL;
 }
 
 void
 rchan_data(struct rchan *ch, int stream, const char *p, size_t n)
 {
-	if (!ch->done && n > 0)
-		ch->data_cb(ch, stream, p, n, ch->arg);
+	if (ch->done || n == 0)
+		return;
+	ch->conn->in_cb++;
+	ch->data_cb(ch, stream, p, n, ch->arg);
+	ch->conn->in_cb--;
 }
 
 static void
@@ -77,6 +120,8 @@ chan_release(struct rchan *ch)
 	size_t i;
 
 	loop_timer_cancel(conn->loop, ch->free_timer);
+	loop_timer_cancel(conn->loop, ch->early_timer);
+	free(ch->early_error);
 	for (i = 0; i < conn->nchans; i++) {
 		if (conn->chans[i] == ch) {
 			conn->chans[i] = conn->chans[--conn->nchans];
@@ -102,23 +147,32 @@ chan_free_later(void *arg)
 void
 rchan_done(struct rchan *ch, int status, const char *error)
 {
+	struct rconn *conn = ch->conn;
+
 	if (ch->done)
 		return;
 	ch->done = 1;
+	conn->in_cb++;
 	ch->done_cb(ch, status, error, ch->arg);
+	conn->in_cb--;
 	/* The transport may still be inside a call about ch. */
-	ch->free_timer = loop_timer_add(ch->conn->loop, 0, chan_free_later,
-	    ch);
+	if (!conn->closing)
+		ch->free_timer = loop_timer_add(conn->loop, 0,
+		    chan_free_later, ch);
 }
 
+/* A channel that could not start fails from the loop; the timer and the
+ * message live in the channel, so closing the connection first is safe. */
 static void
-chan_done_later(void *arg)
+chan_fail_later(void *arg)
 {
-	struct deferred *d = arg;
+	struct rchan *ch = arg;
+	char *error = ch->early_error;
 
-	rchan_done(d->ch, d->status, d->error);
-	free(d->error);
-	free(d);
+	ch->early_timer = 0;
+	ch->early_error = NULL;
+	rchan_done(ch, -1, error);
+	free(error);
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -149,7 +203,6 @@ rconn_open(struct loop *loop, const struct rhost_cfg *cfg,
     const struct rconn_opts *opts, rconn_ready_cb cb, void *arg)
 {
 	struct rconn *conn = xcalloc(1, sizeof *conn);
-	struct deferred *d;
 	char *cause = NULL;
 
 	conn->loop = loop;
@@ -165,10 +218,8 @@ rconn_open(struct loop *loop, const struct rhost_cfg *cfg,
 	conn->ready_arg = arg;
 	conn->ops = conn_pick(cfg);
 	if (conn->ops->open(conn, &cause) != 0) {
-		d = xcalloc(1, sizeof *d);
-		d->conn = conn;
-		d->error = cause;
-		loop_timer_add(loop, 0, conn_ready_later, d);
+		rconn_ready(conn, cause != NULL ? cause : "cannot connect");
+		free(cause);
 	}
 	return conn;
 }
@@ -190,7 +241,6 @@ rconn_exec(struct rconn *conn, const char *command, rchan_data_cb data_cb,
     rchan_done_cb done_cb, void *arg)
 {
 	struct rchan *ch = xcalloc(1, sizeof *ch);
-	struct deferred *d;
 	char *cause = NULL;
 
 	ch->conn = conn;
@@ -202,13 +252,19 @@ rconn_exec(struct rconn *conn, const char *command, rchan_data_cb data_cb,
 	conn->chans = xreallocarray(conn->chans, conn->nchans + 1,
 	    sizeof *conn->chans);
 	conn->chans[conn->nchans++] = ch;
-	if (conn->ready != 1 || conn->ops->exec(conn, ch, &cause) != 0) {
-		d = xcalloc(1, sizeof *d);
-		d->ch = ch;
-		d->status = -1;
-		d->error = cause != NULL ? cause :
-		    xstrdup("not connected");
-		loop_timer_add(conn->loop, 0, chan_done_later, d);
+	if (conn->lost_error != NULL)
+		cause = xstrdup(conn->lost_error);
+	else if (conn->closing)
+		xasprintf(&cause, "%s: connection closed", conn->cfg.name);
+	else if (conn->ready != 1)
+		xasprintf(&cause, "%s: not connected", conn->cfg.name);
+	else if (conn->ops->exec(conn, ch, &cause) != 0 && cause == NULL)
+		xasprintf(&cause, "%s: cannot start the command",
+		    conn->cfg.name);
+	if (cause != NULL) {
+		ch->early_error = cause;
+		ch->early_timer = loop_timer_add(conn->loop, 0,
+		    chan_fail_later, ch);
 	}
 	return ch;
 }
@@ -231,26 +287,63 @@ rchan_eof(struct rchan *ch)
 	ch->conn->ops->kick(ch);
 }
 
-void
-rconn_close(struct rconn *conn)
+/* Frees channels, the transport and conn. */
+static void
+conn_destroy(struct rconn *conn)
 {
-	if (conn == NULL)
-		return;
-	/* Finish what is open, then free channels right away. */
-	while (conn->nchans > 0) {
-		struct rchan *ch = conn->chans[conn->nchans - 1];
-
-		if (!ch->done) {
-			ch->done = 1;
-			ch->done_cb(ch, -1, "connection closed", ch->arg);
-		}
-		chan_release(ch);
-	}
+	while (conn->nchans > 0)
+		chan_release(conn->chans[conn->nchans - 1]);
+	loop_timer_cancel(conn->loop, conn->lost_timer);
+	loop_timer_cancel(conn->loop, conn->ready_timer);
+	loop_timer_cancel(conn->loop, conn->close_timer);
+	free(conn->lost_error);
+	free(conn->ready_error);
 	if (conn->ops->close != NULL)
 		conn->ops->close(conn);
 	free(conn->chans);
 	rhost_cfg_clear(&conn->cfg);
 	free(conn);
+}
+
+static void
+conn_destroy_later(void *arg)
+{
+	struct rconn *conn = arg;
+
+	conn->close_timer = 0;
+	conn_destroy(conn);
+}
+
+/*
+ * Every open channel is finished ("connection closed") at once. Closing
+ * from inside a channel's callback is allowed: the transport that called
+ * it is still on the stack, so the memory goes from the loop, and until
+ * then nothing more reaches the owner.
+ */
+void
+rconn_close(struct rconn *conn)
+{
+	size_t i;
+
+	if (conn == NULL || conn->closing)
+		return;
+	conn->closing = 1;
+	conn->lost_cb = NULL;
+	loop_timer_cancel(conn->loop, conn->ready_timer);
+	conn->ready_timer = 0;
+	for (i = 0; i < conn->nchans; i++) {
+		struct rchan *ch = conn->chans[i];
+
+		if (!ch->done) {
+			ch->done = 1;
+			ch->done_cb(ch, -1, "connection closed", ch->arg);
+		}
+	}
+	if (conn->in_cb > 0)
+		conn->close_timer = loop_timer_add(conn->loop, 0,
+		    conn_destroy_later, conn);
+	else
+		conn_destroy(conn);
 }
 
 /* ---- upload: two exec channels --------------------------------------- */

@@ -135,6 +135,52 @@ void rchan_eof(struct rchan *);
 void rconn_upload(struct rconn *, const char *local, const char *remote,
     mode_t, rconn_upload_cb, void *);
 void rconn_close(struct rconn *);
+/* Called once, from the loop, when a connection that was up dies (the
+ * libssh2 silence timer, a reset, the peer closing). Channel failures are
+ * reported to their own callbacks as well. The callback may close conn. */
+typedef void (*rconn_lost_cb)(struct rconn *, const char *error, void *);
+void rconn_on_lost(struct rconn *, rconn_lost_cb, void *);
+/* 1 while connected and not known to be lost. */
+int rconn_is_up(const struct rconn *);
+/* Why an established connection died, or NULL. Borrowed. */
+const char *rconn_lost_error(const struct rconn *);
+
+/* ---- session.c: a connection that comes back by itself ----------------- */
+struct rsession;
+enum rsession_state {
+	RSESS_CONNECTING,	/* a handshake is under way */
+	RSESS_UP,		/* rsession_conn() is usable */
+	RSESS_DOWN,		/* lost or failed; retrying after a backoff */
+	RSESS_FAILED,		/* not retried: host key, auth, config, or a
+				 * first connection without retry_first */
+	RSESS_CLOSED,
+};
+struct rsession_opts {
+	struct rconn_opts conn;
+	int backoff_min_ms;	/* first wait after a loss, default 1000 */
+	int backoff_max_ms;	/* cap of the doubling, default 60000 */
+	int max_failures;	/* consecutive; 0 = retry for ever */
+	int retry_first;	/* retry a first connection that failed */
+	int probe_timeout_ms;	/* rsession_suspect()'s check, default 10000 */
+};
+/* reason: why it is DOWN or FAILED, else NULL. The callback may free the
+ * session. */
+typedef void (*rsession_state_cb)(struct rsession *, enum rsession_state,
+    const char *reason, void *);
+struct rsession *rsession_new(struct loop *, const struct rhost_cfg *,
+    const struct rsession_opts *, rsession_state_cb, void *);
+void rsession_free(struct rsession *);
+enum rsession_state rsession_state(const struct rsession *);
+const char *rsession_state_name(enum rsession_state);
+const char *rsession_host(const struct rsession *);
+/* The live connection, or NULL unless RSESS_UP. Borrowed. */
+struct rconn *rsession_conn(struct rsession *);
+/* A channel failed in a way that may mean the connection is gone (an
+ * OpenSSH channel's status 255 is both): check it with a tiny command and
+ * reconnect if it does not answer. */
+void rsession_suspect(struct rsession *);
+/* DOWN or FAILED: try again now, backoff reset (a user's "retry"). */
+void rsession_retry_now(struct rsession *);
 
 /* ---- fanout.c: run one command on many hosts ---------------------------- */
 struct fanout_opts {

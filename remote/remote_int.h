@@ -39,8 +39,17 @@ struct rconn {
 	rconn_ready_cb ready_cb;
 	void *ready_arg;
 	int ready;			/* 1 connected, -1 failed */
+	char *ready_error;		/* ... reported from the loop by */
+	uint64_t ready_timer;		/* this timer */
 	struct rchan **chans;		/* live channels */
 	size_t nchans;
+	rconn_lost_cb lost_cb;		/* rconn_on_lost() */
+	void *lost_arg;
+	char *lost_error;		/* set once the connection died */
+	uint64_t lost_timer;		/* delivers lost_cb from the loop */
+	int closing;			/* rconn_close() called */
+	int in_cb;			/* inside a channel's callback */
+	uint64_t close_timer;		/* frees it, closed from a callback */
 };
 
 struct rchan {
@@ -54,9 +63,14 @@ struct rchan {
 	void *tp;			/* the transport's state */
 	int done;
 	uint64_t free_timer;		/* frees it after rchan_done() */
+	char *early_error;		/* could not start: reported ... */
+	uint64_t early_timer;		/* ... from the loop by this timer */
 };
 
 void rconn_ready(struct rconn *, const char *error);
+/* An established connection died (the transport already failed its
+ * channels); reported to rconn_on_lost()'s callback from the loop. */
+void rconn_lost(struct rconn *, const char *error);
 void rchan_data(struct rchan *, int stream, const char *, size_t);
 void rchan_done(struct rchan *, int status, const char *error);
 

@@ -76,6 +76,26 @@ l2_errmsg(LIBSSH2_SESSION *s)
 static void l2_pump(struct l2conn *);
 static void l2_set_events(struct l2conn *);
 
+/* Does this libssh2 error mean the connection itself is gone? */
+static int
+l2_err_is_transport(int err)
+{
+	switch (err) {
+	case LIBSSH2_ERROR_SOCKET_SEND:
+	case LIBSSH2_ERROR_SOCKET_RECV:
+	case LIBSSH2_ERROR_SOCKET_DISCONNECT:
+	case LIBSSH2_ERROR_SOCKET_TIMEOUT:
+	case LIBSSH2_ERROR_TIMEOUT:
+	case LIBSSH2_ERROR_DECRYPT:
+	case LIBSSH2_ERROR_INVALID_MAC:
+	case LIBSSH2_ERROR_BAD_SOCKET:
+	case LIBSSH2_ERROR_PROTO:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static int
 l2_busy(const struct l2conn *l2)
 {
@@ -133,6 +153,8 @@ l2_fail(struct l2conn *l2, const char *fmt, ...)
 	}
 	if (conn->ready == 0)
 		rconn_ready(conn, msg);
+	else
+		rconn_lost(conn, msg);
 	for (i = 0; i < conn->nchans; i++) {
 		if (!conn->chans[i]->done)
 			rchan_done(conn->chans[i], -1, msg);
@@ -570,6 +592,24 @@ l2_signal_number(const char *name)
 
 /* One channel as far as it goes: 0 progressed or waiting for data,
  * LIBSSH2_ERROR_EAGAIN an outgoing call must be repeated first. */
+/* A channel could not open or start: the connection is lost when the
+ * error says the transport failed, else only this channel fails. */
+static void
+l2_chan_fail(struct l2conn *l2, struct rchan *ch, int err, const char *what)
+{
+	char *msg;
+
+	if (l2_err_is_transport(err)) {
+		l2_fail(l2, "%s: connection lost: %s", l2->conn->cfg.name,
+		    l2_errmsg(l2->s));
+		return;
+	}
+	xasprintf(&msg, "%s: %s: %s", l2->conn->cfg.name, what,
+	    l2_errmsg(l2->s));
+	rchan_done(ch, -1, msg);
+	free(msg);
+}
+
 static int
 l2_chan_step(struct l2conn *l2, struct rchan *ch)
 {
@@ -583,11 +623,11 @@ l2_chan_step(struct l2conn *l2, struct rchan *ch)
 		case C_OPEN:
 			lc->c = libssh2_channel_open_session(l2->s);
 			if (lc->c == NULL) {
-				if (libssh2_session_last_errno(l2->s) ==
-				    LIBSSH2_ERROR_EAGAIN)
+				rc = libssh2_session_last_errno(l2->s);
+				if (rc == LIBSSH2_ERROR_EAGAIN)
 					return LIBSSH2_ERROR_EAGAIN;
-				rchan_done(ch, -1, l2_errmsg(l2->s));
 				lc->state = C_GONE;
+				l2_chan_fail(l2, ch, rc, "cannot open a channel");
 				return 0;
 			}
 			lc->state = C_EXEC;
@@ -597,8 +637,11 @@ l2_chan_step(struct l2conn *l2, struct rchan *ch)
 			if (rc == LIBSSH2_ERROR_EAGAIN)
 				return rc;
 			if (rc != 0) {
-				rchan_done(ch, -1, l2_errmsg(l2->s));
 				lc->state = C_FREE;
+				l2_chan_fail(l2, ch, rc,
+				    "cannot start the command");
+				if (l2->state == L2_DEAD)
+					return 0;
 				break;
 			}
 			lc->state = C_RUN;

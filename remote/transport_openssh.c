@@ -597,7 +597,7 @@ ossh_fail(struct ossh_conn *oc, char *error)
 		ossh_child_free(oc->master);
 		oc->master = NULL;
 	}
-	rconn_ready(conn, error);	/* may close conn and free oc */
+	rconn_ready(conn, error);
 	free(error);
 }
 

@@ -81,3 +81,22 @@ ev_all() {
 	jq -s -e "[.[] | select($2)] | length > 0 and all(.[]; $3)" \
 	    "$1/events.jsonl" >/dev/null 2>&1
 }
+
+# rig_start N NAME: N rig hosts under $T/rig, torn down on exit; loads the
+# rig's env, points drover at its ssh_config and defines H K (host K's
+# address). Returns 1 (after a SKIP or FAIL line) when no rig can run.
+RIG="$DROVER_SRC/tests/rig/rig.sh"
+rig_start() {
+	if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
+		skip "$2" "needs root and ip netns"
+		return 1
+	fi
+	if ! sh "$RIG" up "$1" --dir "$T/rig" > "$T/rig.out" 2>&1; then
+		fail "$2: rig up" "$(tail -n 5 "$T/rig.out")"
+		return 1
+	fi
+	trap 'sh "$RIG" down --dir "$T/rig" >/dev/null 2>&1; cleanup' EXIT
+	. "$T/rig/env"
+	export DROVER_SSH_CONFIG="$RIG_SSH_CONFIG"
+}
+H() { sed -n "${1}p" "$RIG_DIR/hosts"; }

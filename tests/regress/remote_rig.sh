@@ -8,20 +8,8 @@
 . "$(dirname "$0")/lib.sh"
 
 DROVER="$BUILD/drover"
-RIG="$DROVER_SRC/tests/rig/rig.sh"
-if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
-	skip "remote rig" "needs root and ip netns"
-	exit 0
-fi
 N=16
-if ! sh "$RIG" up $N --dir "$T/rig" > "$T/rig.out" 2>&1; then
-	fail "rig up" "$(tail -n 5 "$T/rig.out")"
-	exit 0
-fi
-trap 'sh "$RIG" down --dir "$T/rig" >/dev/null 2>&1; cleanup' EXIT
-. "$T/rig/env"
-export DROVER_SSH_CONFIG="$RIG_SSH_CONFIG"
-H() { sed -n "${1}p" "$RIG_DIR/hosts"; }
+rig_start $N "remote rig" || exit 0
 ALL="^$RIG_DIR/hosts"
 
 "$DROVER" exec "$ALL" -- hostname > "$T/out" 2> "$T/err"
