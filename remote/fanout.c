@@ -338,7 +338,8 @@ fanout_run(struct loop *loop, const struct hostlist *hl, const char *command,
 {
 	struct fo fo;
 	struct fo_host *h;
-	char *cause = NULL;
+	struct rhost_cfg *cfgs;
+	char **names, **causes;
 	size_t i;
 
 	memset(&fo, 0, sizeof fo);
@@ -353,20 +354,26 @@ fanout_run(struct loop *loop, const struct hostlist *hl, const char *command,
 	if (fo.nhosts == 0)
 		return 0;
 	fo.hosts = xcalloc(fo.nhosts, sizeof *fo.hosts);
+	names = xcalloc(fo.nhosts, sizeof *names);
+	cfgs = xcalloc(fo.nhosts, sizeof *cfgs);
+	causes = xcalloc(fo.nhosts, sizeof *causes);
+	for (i = 0; i < fo.nhosts; i++)
+		names[i] = (char *)hostlist_get(hl, i);
+	if (opts->transport != RT_LOCAL)
+		sshconfig_resolve_many(names, fo.nhosts, cfgs, causes, NULL);
 	for (i = 0; i < fo.nhosts; i++) {
 		h = &fo.hosts[i];
 		h->fo = &fo;
-		h->name = hostlist_get(hl, i);
+		h->name = names[i];
 		buf_init(&h->part[0]);
 		buf_init(&h->part[1]);
 		buf_init(&h->probe);
+		h->cfg = cfgs[i];
 		if (opts->transport == RT_LOCAL) {
 			h->cfg.name = xstrdup(h->name);
 			h->cfg.hostname = xstrdup(h->name);
-		} else if (sshconfig_resolve(h->name, &h->cfg, &cause) != 0) {
-			fo_finish(h, FO_CONFIG, -1, cause);
-			free(cause);
-			cause = NULL;
+		} else if (causes[i] != NULL) {
+			fo_finish(h, FO_CONFIG, -1, causes[i]);
 			continue;
 		}
 		if (opts->user != NULL) {
@@ -376,6 +383,11 @@ fanout_run(struct loop *loop, const struct hostlist *hl, const char *command,
 		if (opts->transport != RT_AUTO)
 			h->cfg.transport = opts->transport;
 	}
+	for (i = 0; i < fo.nhosts; i++)
+		free(causes[i]);
+	free(causes);
+	free(cfgs);
+	free(names);
 	if (fo.left > 0) {
 		fo_start_more(&fo);
 		loop_run(loop);

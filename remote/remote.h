@@ -98,6 +98,16 @@ int sshconfig_resolve(const char *host, struct rhost_cfg *, char **cause);
 int sshconfig_parse(const char *host, const char *text, size_t len,
     struct rhost_cfg *, char **cause);
 void rhost_cfg_clear(struct rhost_cfg *);
+/* sshconfig_group.c: every host's settings from one `ssh -G` per group of
+ * hosts that the same Host lines match (checked on the group's last host;
+ * one per host where that cannot be trusted). cfgs[i] is filled, or
+ * causes[i] set (caller frees); returns the number of failures. */
+struct sshconfig_stats {
+	int ssh_g_runs;
+	int fallbacks;		/* groups that had to be resolved per host */
+};
+int sshconfig_resolve_many(char *const *hosts, size_t n,
+    struct rhost_cfg *cfgs, char **causes, struct sshconfig_stats *);
 
 /* ---- connections and channels (conn.c + transport_*.c) ------------------ */
 struct rconn;

@@ -90,5 +90,11 @@ void rproc_spawnattr(posix_spawnattr_t *);
 /* sshconfig.c: a host name safe to hand to ssh (no '-' first, no blanks
  * or control characters). */
 int sshconfig_host_ok(const char *host, char **cause);
+/* sshconfig_group.c, exposed for tests. */
+int sshconfig_host_line_matches(const char *host, const char *line);
+char *sshconfig_retarget(const char *text, size_t len, const char *from,
+    const char *to, size_t *outlen);
+/* Runs `ssh -G HOST` and appends what it printed to out. */
+int sshconfig_ssh_g(const char *host, struct buf *out, char **cause);
 
 #endif

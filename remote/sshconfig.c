@@ -473,12 +473,12 @@ sshconfig_drain(int *fdp, struct buf *b, size_t max, int keep_going)
 }
 
 int
-sshconfig_resolve(const char *host, struct rhost_cfg *cfg, char **cause)
+sshconfig_ssh_g(const char *host, struct buf *out, char **cause)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t sa;
 	struct pollfd pfd[2];
-	struct buf out, err;
+	struct buf err;
 	const char *ssh, *file;
 	char *argv[8], *text = NULL;
 	char opt_f[] = "-F", opt_g[] = "-G", dashes[] = "--";
@@ -487,8 +487,6 @@ sshconfig_resolve(const char *host, struct rhost_cfg *cfg, char **cause)
 	uint64_t deadline;
 	pid_t pid = -1;
 
-	memset(cfg, 0, sizeof *cfg);
-	buf_init(&out);
 	buf_init(&err);
 	if (sshconfig_host_ok(host, cause) == -1)
 		return -1;
@@ -549,7 +547,7 @@ sshconfig_resolve(const char *host, struct rhost_cfg *cfg, char **cause)
 			goto out;
 		}
 		if (po[0] != -1 && pfd[0].revents != 0 &&
-		    sshconfig_drain(&po[0], &out, SSHCONFIG_MAX_OUT, 0)) {
+		    sshconfig_drain(&po[0], out, SSHCONFIG_MAX_OUT, 0)) {
 			overflow = 1;
 			break;
 		}
@@ -590,8 +588,7 @@ sshconfig_resolve(const char *host, struct rhost_cfg *cfg, char **cause)
 			    "%s", host, WTERMSIG(status), text);
 		goto out;
 	}
-	rc = sshconfig_parse(host, out.data != NULL ? out.data : "", out.len,
-	    cfg, cause);
+	rc = 0;
 
 out:
 	if (pid != -1) {
@@ -605,7 +602,22 @@ out:
 			close(pe[i]);
 	}
 	free(text);
-	buf_free(&out);
 	buf_free(&err);
+	return rc;
+}
+
+int
+sshconfig_resolve(const char *host, struct rhost_cfg *cfg, char **cause)
+{
+	struct buf out;
+	int rc;
+
+	memset(cfg, 0, sizeof *cfg);
+	buf_init(&out);
+	rc = sshconfig_ssh_g(host, &out, cause);
+	if (rc == 0)
+		rc = sshconfig_parse(host, out.data != NULL ? out.data : "",
+		    out.len, cfg, cause);
+	buf_free(&out);
 	return rc;
 }

@@ -500,12 +500,7 @@ _rig_up() {
 			printf '%s %s %s\n' "$H_ADDR" "$kt" "$kb" >>"$DIR/known_hosts"
 		fi
 		printf '%s\n' "$H_ADDR" >>"$DIR/hosts"
-		printf '%s\n' "Host $H_ADDR $H_NAME" "	HostName $H_ADDR" "	Port 22" \
-		    "	User $RIG_USER" "	IdentityFile $DIR/id_ed25519" "	IdentitiesOnly yes" \
-		    "	UserKnownHostsFile $DIR/known_hosts" "	GlobalKnownHostsFile /dev/null" \
-		    "	StrictHostKeyChecking yes" "	UpdateHostKeys no" "	CheckHostIP no" \
-		    "	BatchMode yes" "	ConnectTimeout 5" "	ControlMaster no" "	ControlPath none" \
-		    >>"$DIR/ssh_config"
+		printf '%s\n' "Host $H_NAME" "	HostName $H_ADDR" >>"$DIR/ssh_config"
 		# A permanent neighbour entry in the root namespace: with the link
 		# down the client's SYNs go nowhere (a timeout), instead of ARP
 		# failing into "No route to host" after 3 s.
@@ -520,6 +515,14 @@ _rig_up() {
 		names="$names $H_NAME"
 		k=$((k + 1))
 	done
+	# One block for every host, the way a cluster's config usually reads
+	# (Host 10.0.*), so hosts share their settings as they do there.
+	printf '%s\n' "Host 10.$((231 + RIG_SLOT)).*.* rig*" "	Port 22" \
+	    "	User $RIG_USER" "	IdentityFile $DIR/id_ed25519" "	IdentitiesOnly yes" \
+	    "	UserKnownHostsFile $DIR/known_hosts" "	GlobalKnownHostsFile /dev/null" \
+	    "	StrictHostKeyChecking yes" "	UpdateHostKeys no" "	CheckHostIP no" \
+	    "	BatchMode yes" "	ConnectTimeout 5" "	ControlMaster no" "	ControlPath none" \
+	    >>"$DIR/ssh_config"
 	cat >"$DIR/env" <<EOF
 # drover test rig in $DIR (source this file)
 RIG_DIR='$DIR'
