@@ -8,7 +8,7 @@
 set -u
 
 PKGS="build-essential pkg-config libncurses-dev libssh2-1-dev libjansson-dev
-libyaml-dev libsqlite3-dev openssh-server openssh-client bubblewrap tmux
+libyaml-dev libsqlite3-dev sqlite3 openssh-server openssh-client bubblewrap tmux
 python3 python3-numpy iproute2 jq procps file pdsh busybox zsh clang libclang-rt-14-dev
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-user-binfmt"
 # Multiarch: the static aarch64 agent links Debian's arm64 jansson.
