@@ -48,12 +48,14 @@ AGENT_LIB_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
 REMOTE_SRC := $(wildcard remote/*.c)
 TUI_LIB_SRC := $(filter-out tui/main.c,$(wildcard tui/*.c))
 UNIT_SRC := $(wildcard tests/unit/*.c)
+STORE_SRC := $(wildcard tui/store*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_LIB_OBJ := $(AGENT_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 REMOTE_OBJ := $(REMOTE_SRC:%.c=$(BUILD)/obj/%.o)
 TUI_LIB_OBJ := $(TUI_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all test unit regress deps agents demo clean bench fuzz
 
@@ -75,6 +77,10 @@ $(BUILD)/drover: $(BUILD)/obj/tui/main.o $(TUI_LIB_OBJ) $(REMOTE_OBJ) $(BUILD)/l
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(AGENT_LIB_OBJ) $(REMOTE_OBJ) $(TUI_LIB_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DROVER_LIBS)
+
+# bench/ingest.sh: the store alone (tui/store*.c) and common/.
+$(BUILD)/bench-ingest: $(BUILD)/obj/bench/ingest.o $(STORE_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(SQLITE_LIBS) -lm
 
 # Cross-built static agents (install-deps installs the toolchains).
 AARCH64_CC ?= aarch64-linux-gnu-gcc
@@ -100,9 +106,10 @@ unit: $(BUILD)/unit-tests $(BUILD)/rsession-probe
 test: deps all unit agents
 	@DROVER_SRC=$(CURDIR) BUILD=$(BUILD) tests/run.sh
 
-bench: deps all
+bench: deps all $(BUILD)/bench-ingest
 	bench/agent_overhead.sh
 	bench/fanout.sh
+	BUILD=$(BUILD) bench/ingest.sh
 
 demo: deps all
 	@scripts/demo.sh
