@@ -141,4 +141,8 @@ void config_free(struct config *);
 /* "FILE:LINE:COL" for messages; static buffer per call site is the caller's. */
 void cfg_mark_format(const struct cfg_mark *, char *buf, size_t len);
 
+/* Expands ${name} placeholders (see docs/configs.md); $${ is a literal ${.
+ * lookup returns NULL for an unknown name -> error. */
+int cfg_expand(const char *in, const char *(*lookup)(const char *name, void *arg), void *arg, char **out, char **cause);
+
 #endif

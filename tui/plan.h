@@ -17,13 +17,20 @@ struct plan_host {
 	int node_rank;
 	int rank_first;		/* global rank of its first process */
 	int nprocs;
-	json_t *spec;		/* the agent job spec; never holds a secret */
+	json_t *spec;		/* the agent job spec; never holds a secret;
+				 * NULL for mpirun's hosts other than node 0 */
+	char *run_dir;		/* base_dir/task/attempt/host_id */
+	char *note;		/* why spec is NULL, else NULL */
 };
 
 struct plan {
 	char *task;
 	char *stage;
+	char *run_task;		/* spec.task: task, or TASK.STAGE when the task
+				 * has stages (a run directory per stage) */
+	const char *launcher;	/* "plain", "torchrun", ... (static) */
 	int attempt;
+	int nprocs_per_host;	/* P */
 	int world_size;
 	char *master_addr;
 	int master_port;
@@ -38,9 +45,15 @@ struct plan_opts {
 	/* hccl with no rank_table_dir: per host (config order), the single-
 	 * host rank table the engine read from it (or NULL entries). */
 	json_t **host_tables;
-	/* Names of secrets (from the secrets file): shown masked by
-	 * plan_print; values never reach the plan. */
+	/* Names of secrets (from the secrets file), NULL-terminated: shown
+	 * masked by plan_format_text / plan_to_json; values never reach the
+	 * plan. An env entry of the config with such a name is left out of
+	 * the specs (the agent sets the secret over it anyway). */
 	char *const *secret_names;
+	/* Per host in config order: that host's remote $HOME, learnt by the
+	 * engine on connect; NULL (or a NULL entry) = unknown. base_dir and
+	 * cwd "~/x" become HOME/x when known, else stay "~/x" (display). */
+	const char *const *host_homes;
 };
 
 /* On error: NULL, *cause names host, field and file:line:col. */
@@ -60,8 +73,14 @@ json_t *ranktable_parse(const char *text, size_t len, const char *what,
 /* Merge single-host tables in host order, renumbering rank_id 0..P-1 and
  * setting server_count; all must be the same version. */
 json_t *ranktable_merge(json_t *const *tables, size_t n, char **cause);
-/* A single-host v1.0 table from `hccn_tool -i N -ip -g` outputs or an
- * /etc/hccn.conf text (address_N=IP lines); server_id = host. */
+/*
+ * A single-host v1.0 table (devices 0..ndevices-1, host_nic_ip "reserve",
+ * status "completed"); server_id = host. hccn_conf is /etc/hccn.conf text
+ * (address_N=IP lines) and/or `hccn_tool -i N -ip -g` outputs concatenated
+ * (ipaddr:IP lines): each output preceded by a line "device_id:N", or with
+ * no such lines at all, in which case the k-th ipaddr line is device k.
+ * Other lines (netmask, gateway, comments) are ignored.
+ */
 json_t *ranktable_from_hccn(const char *server_id, const char *hccn_conf,
     int ndevices, char **cause);
 
