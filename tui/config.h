@@ -15,7 +15,9 @@
 #include <stddef.h>
 
 /* A place in a config file; line and col are 1-based; file is borrowed from
- * the config that owns it. line 0 = not from a file (a default, or --set). */
+ * the config that owns it (one of files[] or sets[]). line 0 = a default.
+ * A value given with --set has file "--set PATH=VALUE", line 1 and the
+ * column of the value in that text. */
 struct cfg_mark {
 	const char *file;
 	int line, col;
@@ -121,6 +123,10 @@ struct config {
 	struct cfg_stage *stages;
 	size_t nstages;
 	char *text;			/* the task file as read, for the record */
+	/* "--set PATH=VALUE", one per override: the file name that marks of
+	 * --set values carry (line 1, columns counted in this string). */
+	char **sets;
+	size_t nsets;
 };
 
 /* `--set key.path=value` overrides, applied after layering. */
