@@ -16,6 +16,20 @@ static const struct {
 	{ "exec", cmd_exec, "exec [-f FANOUT] [-t TIMEOUT] [-T CMD_TIMEOUT] "
 	    "[-k KEEPALIVE] [-u USER] [-x EXCLUDE] [--accept-new] [--transport T] HOSTS -- "
 	    "COMMAND ..." },
+	{ "launch", cmd_launch, "launch CONFIG [--set KEY=VALUE]... "
+	    "[--hosts RANGE] [--stage NAME] [--follow] [--accept-new] "
+	    "[--db PATH]" },
+	{ "plan", cmd_plan, "plan CONFIG [--set KEY=VALUE]... [--hosts RANGE] "
+	    "[--stage NAME] [--json]" },
+	{ "ls", cmd_ls, "ls [--json] [--db PATH]" },
+	{ "status", cmd_task_status, "status TASK [--json] [--db PATH]" },
+	{ "watch", cmd_watch, "watch [TASK] [--db PATH]" },
+	{ "metrics", cmd_metrics, "metrics TASK [--host HOST] "
+	    "[--format csv|jsonl] [--db PATH]" },
+	{ "stop", cmd_stop, "stop TASK [--grace SECONDS] [--db PATH]" },
+	{ "relaunch", cmd_relaunch, "relaunch TASK --failed | --all "
+	    "[--exclude HOST]... [--replace OLD=NEW]... [--follow] "
+	    "[--db PATH]" },
 	{ "push", cmd_push, "push [-m MODE] [--accept-new] HOSTS LOCAL "
 	    "/ABSOLUTE/REMOTE | push --agent [--agent-dir DIR] HOSTS" },
 };

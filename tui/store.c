@@ -73,6 +73,7 @@ static const char store_schema_v1[] =
 	" cursor INTEGER NOT NULL DEFAULT 0,"	/* the last seq stored */
 	" last_seen INTEGER,"
 	" launches INTEGER NOT NULL DEFAULT 0,"
+	" drained INTEGER NOT NULL DEFAULT 0,"	/* agent said: all sent */
 	" UNIQUE (attempt_id, host));"
 	"CREATE TABLE metrics ("
 	" host_id INTEGER NOT NULL REFERENCES attempt_hosts (id),"
@@ -88,6 +89,7 @@ static const char store_schema_v1[] =
 	" samples_per_s REAL,"
 	" nonfinite TEXT,"
 	" extras TEXT,"				/* JSON object, or NULL */
+	" stored INTEGER,"			/* unix ms its batch was stored */
 	" PRIMARY KEY (host_id, seq)) WITHOUT ROWID;"
 	"CREATE TABLE telemetry ("		/* one row per device */
 	" host_id INTEGER NOT NULL REFERENCES attempt_hosts (id),"
@@ -186,8 +188,8 @@ static const char *const store_sql[Q_COUNT] = {
 	    " last_seen = ?3 WHERE id = ?1",
 	[Q_INS_METRIC] = "INSERT INTO metrics (host_id, seq, t, rank, step,"
 	    " total_steps, epoch, loss, lr, step_time_ms, samples_per_s,"
-	    " nonfinite, extras) VALUES"
-	    " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	    " nonfinite, extras, stored) VALUES"
+	    " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	[Q_INS_TELEMETRY] = "INSERT INTO telemetry (host_id, seq, slot, t,"
 	    " source, device, util_pct, mem_used_mb, mem_total_mb, temp_c,"
 	    " power_w, extras) VALUES"
@@ -234,10 +236,11 @@ static const char *const store_sql[Q_COUNT] = {
 	    " JOIN attempts a ON a.id = h.attempt_id WHERE h.id = ?1",
 	[Q_HOST_STATE_SET] = "UPDATE attempt_hosts SET state = ?2, reason = ?3"
 	    " WHERE id = ?1",
-	[Q_HOST_LAUNCH] = "UPDATE attempt_hosts SET launches = launches + 1"
-	    " WHERE id = ?1",
+	[Q_HOST_LAUNCH] = "UPDATE attempt_hosts SET launches = launches + 1,"
+	    " drained = 0 WHERE id = ?1",
+	[Q_HOST_DRAINED] = "UPDATE attempt_hosts SET drained = ?2 WHERE id = ?1",
 	[Q_HOSTS_OF] = "SELECT id, host, node_rank, rank_first, nprocs,"
-	    " run_dir, state, reason, cursor, last_seen, launches"
+	    " run_dir, state, reason, cursor, last_seen, launches, drained"
 	    " FROM attempt_hosts WHERE attempt_id = ?1 ORDER BY node_rank, id",
 	[Q_METRIC_LATEST] = "SELECT " STORE_METRIC_COLS " FROM metrics"
 	    " WHERE host_id = ?1 ORDER BY seq DESC LIMIT 1",
@@ -1360,6 +1363,25 @@ store_host_launch(struct store *s, int64_t host_id, const char *actor,
 	rc = store_audit_write(s, &a);
 	json_decref((json_t *)a.data);
 	if (rc != SQLITE_DONE)
+		return store_fail(s, rc, what, cause);
+	return store_tx_commit(s, what, cause);
+}
+
+int
+store_host_set_drained(struct store *s, int64_t host_id, int drained,
+    char **cause)
+{
+	const char *what = "recording that a host's events were all stored";
+	sqlite3_stmt *q;
+	int rc;
+
+	if (store_tx_begin(s, 0, cause) != 0)
+		return -1;
+	if ((q = store_stmt(s, Q_HOST_DRAINED)) != NULL) {
+		sqlite3_bind_int64(q, 1, host_id);
+		sqlite3_bind_int(q, 2, drained != 0);
+	}
+	if ((rc = store_stmt_run(s, q)) != SQLITE_DONE)
 		return store_fail(s, rc, what, cause);
 	return store_tx_commit(s, what, cause);
 }

@@ -86,6 +86,11 @@ int store_host_state_valid(const char *);
 /* One more launch of the host's processes (its `launches` count). */
 int store_host_launch(struct store *, int64_t host_id, const char *actor,
     const char *reason, char **cause);
+/* The host's agent said everything of its run was sent and stored (its
+ * attach ended with the run); a launch clears it. Not a decision: no audit
+ * row. */
+int store_host_set_drained(struct store *, int64_t host_id, int drained,
+    char **cause);
 /* host_id 0: every host of the attempt. */
 int store_request_stop(struct store *, int64_t attempt_id, int64_t host_id,
     int grace_s, const char *actor, const char *reason, char **cause);

@@ -151,6 +151,9 @@ static const char *const ingest_metric_name[] = {
  * a non-finite value is NULL there and named in `nonfinite`; every other
  * key but the envelope (seq, t, type, src, ...) goes to `extras`.
  */
+/* When the batch being ingested reached the store (unix ms). */
+static int64_t ingest_now;
+
 static int
 ingest_metric(struct store *s, int64_t hid, int64_t seq, json_t *ev)
 {
@@ -168,6 +171,7 @@ ingest_metric(struct store *s, int64_t hid, int64_t seq, json_t *ev)
 	sqlite3_bind_int64(q, 1, hid);
 	sqlite3_bind_int64(q, 2, seq);
 	ingest_bind_t(q, 3, ev);
+	sqlite3_bind_int64(q, 14, ingest_now);
 	json_object_foreach(ev, key, v) {
 		switch ((f = ingest_metric_field(key))) {
 		case MF_SKIP:
@@ -426,6 +430,7 @@ store_ingest(struct store *s, int64_t hid, json_t *const *events, size_t n,
 	int rc, gap = 0, bad = 0;
 
 	*cursor = 0;
+	ingest_now = clock_wall_ms();
 	if (store_tx_begin(s, 0, cause) != 0)
 		return -1;
 	if ((q = store_stmt(s, Q_HOST_CURSOR)) == NULL) {

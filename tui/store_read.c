@@ -516,6 +516,8 @@ store_attempt_hosts(struct store *s, int64_t attempt_id, json_t **out,
 		    "reason", store_col_text(q, 7),
 		    "cursor", (json_int_t)sqlite3_column_int64(q, 8),
 		    "launches", sqlite3_column_int(q, 10));
+		json_object_set_new(h, "drained",
+		    json_boolean(sqlite3_column_int(q, 11)));
 		json_object_set_new(h, "last_seen", read_null(q, 9) ?
 		    json_null() : json_integer(sqlite3_column_int64(q, 9)));
 		if (!json_is_string(json_object_get(h, "reason")))

@@ -10,5 +10,14 @@
 
 int cmd_exec(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+/* cmd_task.c: the manager's commands */
+int cmd_launch(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_task_status(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_relaunch(int argc, char **argv);
 
 #endif

@@ -1,0 +1,1008 @@
+/*
+ * cmd_task.c - the manager's commands: launch, plan, ls, status, watch,
+ * metrics, stop, relaunch. Each parses its arguments, opens the store
+ * (read-only where it only reads) and drives the engine in a loop of its
+ * own; what the engine notes is printed as "HOST: STATE (reason)" lines on
+ * stderr, results on stdout.
+ */
+#include "tui.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "plan.h"
+#include "store.h"
+
+/* Options every manager command shares. */
+struct topts {
+	const char *db;
+	struct cfg_override *sets;
+	size_t nsets;
+	char *hosts_set;		/* "cluster.hosts=RANGE" */
+	int json;
+	int follow;
+	int accept_new;
+	int grace;
+	int failed, all;
+	const char *stage;
+	const char *host;
+	const char *format;
+	char **exclude;
+	size_t nexclude;
+	char **replace;
+	size_t nreplace;
+};
+
+enum {
+	O_DB = 1000, O_SET, O_HOSTS, O_JSON, O_FOLLOW, O_ACCEPT, O_GRACE,
+	O_FAILED, O_ALL, O_STAGE, O_HOST, O_FORMAT, O_EXCLUDE, O_REPLACE,
+	O_HELP,
+};
+
+static const struct option long_opts[] = {
+	{ "db", required_argument, NULL, O_DB },
+	{ "set", required_argument, NULL, O_SET },
+	{ "hosts", required_argument, NULL, O_HOSTS },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "follow", no_argument, NULL, O_FOLLOW },
+	{ "accept-new", no_argument, NULL, O_ACCEPT },
+	{ "grace", required_argument, NULL, O_GRACE },
+	{ "failed", no_argument, NULL, O_FAILED },
+	{ "all", no_argument, NULL, O_ALL },
+	{ "stage", required_argument, NULL, O_STAGE },
+	{ "host", required_argument, NULL, O_HOST },
+	{ "format", required_argument, NULL, O_FORMAT },
+	{ "exclude", required_argument, NULL, O_EXCLUDE },
+	{ "replace", required_argument, NULL, O_REPLACE },
+	{ "help", no_argument, NULL, O_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void
+topts_free(struct topts *o)
+{
+	free(o->sets);
+	free(o->hosts_set);
+	free(o->exclude);
+	free(o->replace);
+}
+
+static int
+topts_getopt(int argc, char **argv, struct topts *o, const char *usage)
+{
+	int c;
+	char *eq;
+
+	memset(o, 0, sizeof *o);
+	o->grace = 30;
+	o->format = "csv";
+	optind = 1;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "fn:", long_opts, NULL)) != -1) {
+		switch (c) {
+		case O_DB: o->db = optarg; break;
+		case O_SET:
+			if ((eq = strchr(optarg, '=')) == NULL || eq == optarg) {
+				fprintf(stderr, "drover: --set %s: expected "
+				    "key.path=value\n", optarg);
+				return -1;
+			}
+			*eq = '\0';
+			o->sets = xreallocarray(o->sets, o->nsets + 1,
+			    sizeof *o->sets);
+			o->sets[o->nsets].path = optarg;
+			o->sets[o->nsets++].value = eq + 1;
+			break;
+		case O_HOSTS:
+			o->sets = xreallocarray(o->sets, o->nsets + 1,
+			    sizeof *o->sets);
+			o->sets[o->nsets].path = "cluster.hosts";
+			o->sets[o->nsets++].value = optarg;
+			break;
+		case O_JSON: o->json = 1; break;
+		case 'f':
+		case O_FOLLOW: o->follow = 1; break;
+		case O_ACCEPT: o->accept_new = 1; break;
+		case O_GRACE: o->grace = atoi(optarg); break;
+		case O_FAILED: o->failed = 1; break;
+		case O_ALL: o->all = 1; break;
+		case O_STAGE: o->stage = optarg; break;
+		case O_HOST: o->host = optarg; break;
+		case O_FORMAT: o->format = optarg; break;
+		case O_EXCLUDE:
+			o->exclude = xreallocarray(o->exclude, o->nexclude + 1,
+			    sizeof *o->exclude);
+			o->exclude[o->nexclude++] = optarg;
+			break;
+		case O_REPLACE:
+			if (strchr(optarg, '=') == NULL) {
+				fprintf(stderr, "drover: --replace %s: "
+				    "expected OLD=NEW\n", optarg);
+				return -1;
+			}
+			o->replace = xreallocarray(o->replace, o->nreplace + 1,
+			    sizeof *o->replace);
+			o->replace[o->nreplace++] = optarg;
+			break;
+		case O_HELP:
+			printf("usage: drover %s\n", usage);
+			exit(0);
+		default:
+			fprintf(stderr, "usage: drover %s\n", usage);
+			return -1;
+		}
+	}
+	return optind;
+}
+
+/* Options, then min..max operands. Returns the index of the first operand,
+ * or -1 with the usage printed and o freed. */
+static int
+topts_parse(int argc, char **argv, struct topts *o, const char *usage,
+    int min, int max)
+{
+	int i = topts_getopt(argc, argv, o, usage);
+
+	if (i >= 0 && argc - i >= min && argc - i <= max)
+		return i;
+	if (i >= 0)
+		fprintf(stderr, "usage: drover %s\n", usage);
+	topts_free(o);
+	return -1;
+}
+
+static struct store *
+open_store(const struct topts *o, int mode)
+{
+	struct store *s;
+	char *cause = NULL;
+
+	if (store_open(o->db, mode, &s, &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		return NULL;
+	}
+	return s;
+}
+
+static struct config *
+load_config(const char *path, const struct topts *o)
+{
+	struct config *cfg;
+	char *cause = NULL;
+
+	if ((cfg = config_load(path, o->sets, o->nsets, &cause)) == NULL) {
+		fprintf(stderr, "%s\n", cause);
+		free(cause);
+	}
+	return cfg;
+}
+
+static size_t
+find_stage(const struct config *cfg, const char *name, int *ok)
+{
+	size_t i;
+
+	*ok = 1;
+	if (name == NULL)
+		return 0;
+	for (i = 0; i < cfg->nstages; i++)
+		if (strcmp(cfg->stages[i].name, name) == 0)
+			return i;
+	fprintf(stderr, "drover: %s: no stage \"%s\"\n", cfg->path, name);
+	*ok = 0;
+	return 0;
+}
+
+/* ---- running the engine from a command ------------------------------ */
+
+struct run {
+	struct loop *loop;
+	struct engine *e;
+	int follow;
+	int started, failed;
+	int64_t attempt;
+	const char *end_state;
+	int interrupted;
+};
+
+static void
+run_note(const char *host, const char *state, const char *reason, void *arg)
+{
+	if (host == NULL)
+		fprintf(stderr, "drover: %s\n", reason);
+	else if (reason != NULL)
+		fprintf(stderr, "%s: %s (%s)\n", host, state, reason);
+	else
+		fprintf(stderr, "%s: %s\n", host, state);
+}
+
+static void
+run_started(int64_t attempt, int started, int failed, void *arg)
+{
+	struct run *r = arg;
+
+	r->attempt = attempt;
+	r->started = started;
+	r->failed = failed;
+	if (attempt == 0 || !r->follow)
+		loop_stop(r->loop);
+}
+
+static void
+run_done(int64_t attempt, const char *state, void *arg)
+{
+	struct run *r = arg;
+
+	fprintf(stderr, "drover: attempt #%lld %s\n", (long long)attempt,
+	    state);
+	r->end_state = state;
+	if (engine_active(r->e) <= 1)
+		loop_stop(r->loop);
+}
+
+static void
+run_signal(int sig, void *arg)
+{
+	struct run *r = arg;
+
+	r->interrupted = 1;
+	fprintf(stderr, "drover: interrupted; the training goes on "
+	    "(drover watch follows it again)\n");
+	loop_stop(r->loop);
+}
+
+static struct run *
+run_new(struct store *s, const struct topts *o, int follow)
+{
+	struct run *r = xcalloc(1, sizeof *r);
+	struct engine_opts eo;
+	static char agent_dir[4096];
+	char *self, *slash;
+
+	r->loop = loop_new();
+	r->follow = follow;
+	memset(&eo, 0, sizeof eo);
+	eo.actor = getenv("USER") != NULL ? getenv("USER") : "user";
+	if (getenv("DROVER_AGENT_DIR") != NULL)
+		snprintf(agent_dir, sizeof agent_dir, "%s",
+		    getenv("DROVER_AGENT_DIR"));
+	else if ((self = realpath("/proc/self/exe", NULL)) != NULL) {
+		if ((slash = strrchr(self, '/')) != NULL)
+			*slash = '\0';
+		snprintf(agent_dir, sizeof agent_dir, "%s", self);
+		free(self);
+	}
+	eo.agent_dir = agent_dir;
+	eo.accept_new = o->accept_new;
+	if (getenv("DROVER_SILENCE_S") != NULL)
+		eo.silence_s = atoi(getenv("DROVER_SILENCE_S"));
+	if (getenv("DROVER_KEEPALIVE_S") != NULL)
+		eo.keepalive_s = atoi(getenv("DROVER_KEEPALIVE_S"));
+	eo.note = run_note;
+	eo.started = run_started;
+	eo.done = run_done;
+	eo.arg = r;
+	r->e = engine_new(r->loop, s, &eo);
+	loop_signal(r->loop, SIGINT, run_signal, r);
+	loop_signal(r->loop, SIGTERM, run_signal, r);
+	signal(SIGPIPE, SIG_IGN);
+	return r;
+}
+
+static void
+run_free(struct run *r)
+{
+	engine_free(r->e);
+	loop_free(r->loop);
+	free(r);
+}
+
+/* ---- launch ---------------------------------------------------------- */
+
+int
+cmd_launch(int argc, char **argv)
+{
+	static const char usage[] = "launch CONFIG [--set KEY=VALUE]... "
+	    "[--hosts RANGE] [--stage NAME] [--follow] [--accept-new] "
+	    "[--db PATH]";
+	struct topts o;
+	struct engine_launch l;
+	struct config *cfg;
+	struct store *s;
+	struct run *r;
+	char *cause = NULL;
+	int i, ok, rc = 1;
+
+	if ((i = topts_parse(argc, argv, &o, usage, 1, 1)) < 0)
+		return 2;
+	if ((cfg = load_config(argv[i], &o)) == NULL) {
+		topts_free(&o);
+		return 1;
+	}
+	memset(&l, 0, sizeof l);
+	l.stage = find_stage(cfg, o.stage, &ok);
+	if (!ok || (s = open_store(&o, STORE_RDWR)) == NULL) {
+		config_free(cfg);
+		topts_free(&o);
+		return 1;
+	}
+	r = run_new(s, &o, o.follow);
+	l.cfg = cfg;
+	l.reason = "launch";
+	if (engine_launch(r->e, &l, &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		goto out;
+	}
+	loop_run(r->loop);
+	if (r->attempt == 0 && !r->interrupted)
+		goto out;
+	if (!o.follow) {
+		printf("%lld\n", (long long)r->attempt);
+		rc = r->failed > 0 ? 1 : 0;
+	} else
+		rc = r->end_state != NULL &&
+		    strcmp(r->end_state, "succeeded") == 0 ? 0 : 1;
+out:
+	run_free(r);
+	store_close(s);
+	topts_free(&o);
+	return rc;
+}
+
+/* ---- plan ------------------------------------------------------------ */
+
+int
+cmd_plan(int argc, char **argv)
+{
+	static const char usage[] = "plan CONFIG [--set KEY=VALUE]... "
+	    "[--hosts RANGE] [--stage NAME] [--json]";
+	struct topts o;
+	struct plan_opts po;
+	struct config *cfg;
+	struct plan *p;
+	json_t *secrets = NULL;
+	char **names = NULL, *cause = NULL, *text;
+	int i, ok, rc = 1;
+	size_t stage;
+
+	if ((i = topts_parse(argc, argv, &o, usage, 1, 1)) < 0)
+		return 2;
+	if ((cfg = load_config(argv[i], &o)) == NULL) {
+		topts_free(&o);
+		return 1;
+	}
+	stage = find_stage(cfg, o.stage, &ok);
+	if (!ok)
+		goto out;
+	memset(&po, 0, sizeof po);
+	po.attempt = 1;
+	/* Only the names of the secrets are shown. */
+	if (cfg->secrets_file != NULL &&
+	    (secrets = secrets_load(cfg->secrets_file, &cause)) == NULL) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		goto out;
+	}
+	if (secrets != NULL) {
+		const char *k;
+		json_t *v;
+		size_t n = 0;
+
+		names = xcalloc(json_object_size(secrets) + 1, sizeof *names);
+		json_object_foreach(secrets, k, v)
+			names[n++] = (char *)k;
+		po.secret_names = names;
+	}
+	if ((p = plan_build(cfg, stage, &po, &cause)) == NULL) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		goto out;
+	}
+	if (o.json) {
+		json_t *j = plan_to_json(p, &po);
+
+		text = json_dumps(j, JSON_INDENT(2));
+		printf("%s\n", text);
+		free(text);
+		json_decref(j);
+	} else {
+		text = plan_format_text(p, &po);
+		fputs(text, stdout);
+		free(text);
+	}
+	plan_free(p);
+	rc = 0;
+out:
+	free(names);
+	json_decref(secrets);
+	config_free(cfg);
+	topts_free(&o);
+	return rc;
+}
+
+/* ---- ls and status ---------------------------------------------------- */
+
+static void
+fmt_num(char *buf, size_t len, const json_t *v, const char *fmt)
+{
+	if (json_is_number(v))
+		snprintf(buf, len, fmt, json_number_value(v));
+	else if (json_is_string(v))
+		snprintf(buf, len, "%s", json_string_value(v));
+	else
+		snprintf(buf, len, "-");
+}
+
+static void
+print_task_row(const json_t *t)
+{
+	const json_t *hosts = json_object_get(t, "hosts");
+	char step[48], loss[32], st[32], sps[32];
+
+	if (json_is_integer(json_object_get(t, "step")))
+		snprintf(step, sizeof step, "%lld/%lld",
+		    (long long)json_integer_value(json_object_get(t, "step")),
+		    (long long)json_integer_value(json_object_get(t,
+		    "total_steps")));
+	else
+		snprintf(step, sizeof step, "-");
+	fmt_num(loss, sizeof loss, json_object_get(t, "loss"), "%.4g");
+	fmt_num(st, sizeof st, json_object_get(t, "step_time_ms"), "%.0f");
+	fmt_num(sps, sizeof sps, json_object_get(t, "samples_per_s"), "%.1f");
+	printf("%-5lld %-24s %-11s %3lld/%-3lld %3lld  %-14s %-10s %-8s %s\n",
+	    (long long)json_integer_value(json_object_get(t, "id")),
+	    json_string_value(json_object_get(t, "name")),
+	    json_string_value(json_object_get(t, "state")) ?
+	    json_string_value(json_object_get(t, "state")) : "-",
+	    (long long)json_integer_value(json_object_get(hosts, "up")),
+	    (long long)json_integer_value(json_object_get(hosts, "total")),
+	    (long long)json_integer_value(json_object_get(t, "attempt")),
+	    step, loss, st, sps);
+}
+
+int
+cmd_ls(int argc, char **argv)
+{
+	static const char usage[] = "ls [--json] [--db PATH]";
+	struct topts o;
+	struct store *s;
+	json_t *list, *t;
+	char *cause = NULL, *text;
+	size_t i;
+	int rc = 1;
+
+	if (topts_parse(argc, argv, &o, usage, 0, 0) < 0)
+		return 2;
+	if ((s = open_store(&o, STORE_RDONLY)) == NULL) {
+		topts_free(&o);
+		return 1;
+	}
+	if (store_tasks_list(s, &list, &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		goto out;
+	}
+	if (o.json) {
+		text = json_dumps(list, JSON_INDENT(2));
+		printf("%s\n", text);
+		free(text);
+	} else {
+		printf("%-5s %-24s %-11s %-7s %3s  %-14s %-10s %-8s %s\n",
+		    "ID", "TASK", "STATE", "HOSTS", "ATT", "STEP", "LOSS",
+		    "STEP_MS", "SAMPLES/S");
+		json_array_foreach(list, i, t)
+			print_task_row(t);
+	}
+	json_decref(list);
+	rc = 0;
+out:
+	store_close(s);
+	topts_free(&o);
+	return rc;
+}
+
+static int
+task_lookup(struct store *s, const char *ref, int64_t *task,
+    int64_t *attempt)
+{
+	char *cause = NULL;
+
+	if (store_task_find(s, ref, task, &cause) != 0 ||
+	    (attempt != NULL &&
+	    store_attempt_latest(s, *task, attempt, &cause) != 0)) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
+/* The store and the task named by ref (attempt: its latest, may be NULL);
+ * NULL after saying why. */
+static struct store *
+open_task(const struct topts *o, int mode, const char *ref, int64_t *task,
+    int64_t *attempt)
+{
+	struct store *s;
+
+	if ((s = open_store(o, mode)) == NULL)
+		return NULL;
+	if (task_lookup(s, ref, task, attempt) != 0) {
+		store_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+cmd_task_status(int argc, char **argv)
+{
+	static const char usage[] = "status TASK [--json] [--db PATH]";
+	struct topts o;
+	struct store *s;
+	json_t *sum = NULL, *hosts = NULL, *audit = NULL, *h, *m, *out;
+	int64_t task, attempt;
+	char *cause = NULL, *text, loss[32], st[32];
+	size_t i;
+	int a, rc = 1;
+
+	if ((a = topts_parse(argc, argv, &o, usage, 1, 1)) < 0)
+		return 2;
+	if ((s = open_task(&o, STORE_RDONLY, argv[a], &task, &attempt)) ==
+	    NULL) {
+		topts_free(&o);
+		return 1;
+	}
+	if (store_task_summary(s, task, &sum, &cause) != 0 ||
+	    (attempt != 0 && store_attempt_hosts(s, attempt, &hosts,
+	    &cause) != 0) ||
+	    store_audit_list(s, task, &audit, &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		goto out;
+	}
+	if (o.json) {
+		out = json_pack("{s:O, s:O, s:O}", "task", sum, "hosts",
+		    hosts != NULL ? hosts : json_null(), "events", audit);
+		text = json_dumps(out, JSON_INDENT(2));
+		printf("%s\n", text);
+		free(text);
+		json_decref(out);
+		rc = 0;
+		goto out;
+	}
+	printf("task %s (#%lld) attempt %lld: %s\n",
+	    json_string_value(json_object_get(sum, "name")), (long long)task,
+	    (long long)json_integer_value(json_object_get(sum, "attempt")),
+	    json_string_value(json_object_get(sum, "state")) ?
+	    json_string_value(json_object_get(sum, "state")) : "-");
+	/* The root cause of a gang failure, when one was found. */
+	json_array_foreach(audit, i, h) {
+		const char *kind = json_string_value(json_object_get(h,
+		    "kind"));
+
+		if (kind != NULL && strcmp(kind, "root_cause") == 0 &&
+		    json_integer_value(json_object_get(h, "attempt_id")) ==
+		    attempt)
+			printf("  %s\n", json_string_value(json_object_get(h,
+			    "reason")));
+	}
+	printf("%-20s %4s %-11s %8s %-10s %-8s %s\n", "HOST", "NODE", "STATE",
+	    "STEP", "LOSS", "STEP_MS", "REASON");
+	json_array_foreach(hosts, i, h) {
+		m = json_object_get(h, "metric");
+		fmt_num(loss, sizeof loss, json_object_get(m, "loss"), "%.4g");
+		fmt_num(st, sizeof st, json_object_get(m, "step_time_ms"),
+		    "%.0f");
+		printf("%-20s %4lld %-11s %8lld %-10s %-8s %s\n",
+		    json_string_value(json_object_get(h, "host")),
+		    (long long)json_integer_value(json_object_get(h,
+		    "node_rank")),
+		    json_string_value(json_object_get(h, "state")),
+		    m != NULL && !json_is_null(m) ? (long long)
+		    json_integer_value(json_object_get(m, "step")) : -1LL,
+		    loss, st,
+		    json_string_value(json_object_get(h, "reason")) ?
+		    json_string_value(json_object_get(h, "reason")) : "");
+	}
+	rc = 0;
+out:
+	json_decref(sum);
+	json_decref(hosts);
+	json_decref(audit);
+	store_close(s);
+	topts_free(&o);
+	return rc;
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+static void
+print_double(FILE *f, double v, int has)
+{
+	if (!has)
+		return;
+	if (isnan(v))
+		fputs("nan", f);
+	else if (isinf(v))
+		fputs(v > 0 ? "inf" : "-inf", f);
+	else
+		fprintf(f, "%.9g", v);
+}
+
+static int
+metric_csv(const struct store_metric *m, void *arg)
+{
+	printf("%d,%s,%d,%lld,", m->attempt, m->host, m->rank,
+	    (long long)m->step);
+	if (m->has & STORE_HAS_TOTAL)
+		printf("%lld", (long long)m->total_steps);
+	putchar(',');
+	if (m->has & STORE_HAS_EPOCH)
+		printf("%lld", (long long)m->epoch);
+	putchar(',');
+	print_double(stdout, m->loss, m->has & STORE_HAS_LOSS);
+	putchar(',');
+	print_double(stdout, m->lr, m->has & STORE_HAS_LR);
+	putchar(',');
+	print_double(stdout, m->step_time_ms, m->has & STORE_HAS_STEP_TIME);
+	putchar(',');
+	print_double(stdout, m->samples_per_s, m->has & STORE_HAS_SAMPLES);
+	printf(",%lld,%lld\n", (long long)m->t, (long long)m->seq);
+	return 0;
+}
+
+static json_t *
+json_num(double v)
+{
+	if (isnan(v))
+		return json_string("nan");
+	if (isinf(v))
+		return json_string(v > 0 ? "inf" : "-inf");
+	return json_real(v);
+}
+
+static int
+metric_jsonl(const struct store_metric *m, void *arg)
+{
+	json_t *j = json_pack("{s:i, s:s, s:i, s:I, s:I, s:I}", "attempt",
+	    m->attempt, "host", m->host, "rank", m->rank, "step",
+	    (json_int_t)m->step, "t", (json_int_t)m->t, "seq",
+	    (json_int_t)m->seq);
+	char *text;
+
+	if (m->has & STORE_HAS_TOTAL)
+		json_object_set_new(j, "total_steps",
+		    json_integer(m->total_steps));
+	if (m->has & STORE_HAS_EPOCH)
+		json_object_set_new(j, "epoch", json_integer(m->epoch));
+	if (m->has & STORE_HAS_LOSS)
+		json_object_set_new(j, "loss", json_num(m->loss));
+	if (m->has & STORE_HAS_LR)
+		json_object_set_new(j, "lr", json_num(m->lr));
+	if (m->has & STORE_HAS_STEP_TIME)
+		json_object_set_new(j, "step_time_ms",
+		    json_num(m->step_time_ms));
+	if (m->has & STORE_HAS_SAMPLES)
+		json_object_set_new(j, "samples_per_s",
+		    json_num(m->samples_per_s));
+	if (m->extras != NULL) {
+		json_t *x = json_loads(m->extras, 0, NULL);
+
+		if (json_is_object(x))
+			json_object_update(j, x);
+		json_decref(x);
+	}
+	text = json_dumps(j, JSON_COMPACT);
+	printf("%s\n", text);
+	free(text);
+	json_decref(j);
+	return 0;
+}
+
+int
+cmd_metrics(int argc, char **argv)
+{
+	static const char usage[] = "metrics TASK [--host HOST] "
+	    "[--format csv|jsonl] [--db PATH]";
+	struct topts o;
+	struct store *s;
+	int64_t task;
+	char *cause = NULL;
+	int a, rc = 1, csv;
+
+	if ((a = topts_parse(argc, argv, &o, usage, 1, 1)) < 0)
+		return 2;
+	csv = strcmp(o.format, "csv") == 0;
+	if (!csv && strcmp(o.format, "jsonl") != 0) {
+		fprintf(stderr, "drover: --format %s: expected csv or jsonl\n",
+		    o.format);
+		topts_free(&o);
+		return 2;
+	}
+	if ((s = open_task(&o, STORE_RDONLY, argv[a], &task, NULL)) == NULL) {
+		topts_free(&o);
+		return 1;
+	}
+	if (csv)
+		printf("attempt,host,rank,step,total_steps,epoch,loss,lr,"
+		    "step_time_ms,samples_per_s,t,seq\n");
+	if (store_metrics_each(s, task, o.host, csv ? metric_csv :
+	    metric_jsonl, NULL, &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		goto out;
+	}
+	rc = 0;
+out:
+	store_close(s);
+	topts_free(&o);
+	return rc;
+}
+
+/* ---- watch, stop, relaunch ------------------------------------------- */
+
+/* Follows the task's running attempt (catching up from the cursors);
+ * until it ends, or until caught up with --no-follow semantics. */
+static int
+follow_task(struct run *r, int64_t task)
+{
+	char *cause = NULL;
+	int n;
+
+	if ((n = engine_resume(r->e, task, &cause)) < 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		return -1;
+	}
+	return n;
+}
+
+int
+cmd_watch(int argc, char **argv)
+{
+	static const char usage[] = "watch [TASK] [--db PATH]";
+	struct topts o;
+	struct store *s;
+	struct run *r;
+	int64_t task = 0;
+	int a, n, rc = 1;
+
+	if ((a = topts_parse(argc, argv, &o, usage, 0, 1)) < 0)
+		return 2;
+	if ((s = open_store(&o, STORE_RDWR)) == NULL) {
+		topts_free(&o);
+		return 1;
+	}
+	if (argc - a == 1 && task_lookup(s, argv[a], &task, NULL) != 0)
+		goto out_store;
+	r = run_new(s, &o, 1);
+	if ((n = follow_task(r, task)) < 0)
+		goto out;
+	if (n == 0) {
+		fprintf(stderr, "drover: nothing is running\n");
+		rc = 0;
+		goto out;
+	}
+	loop_run(r->loop);
+	rc = r->end_state != NULL && strcmp(r->end_state, "succeeded") == 0 ?
+	    0 : (r->interrupted ? 0 : 1);
+out:
+	run_free(r);
+out_store:
+	store_close(s);
+	topts_free(&o);
+	return rc;
+}
+
+static void
+stop_deadline(void *arg)
+{
+	struct run *r = arg;
+
+	fprintf(stderr, "drover: the hosts did not confirm the stop in time; "
+	    "drover status shows where they are\n");
+	loop_stop(r->loop);
+}
+
+int
+cmd_stop(int argc, char **argv)
+{
+	static const char usage[] = "stop TASK [--grace SECONDS] [--db PATH]";
+	struct topts o;
+	struct store *s;
+	struct run *r;
+	int64_t task, attempt;
+	char *cause = NULL;
+	int a, rc = 1;
+
+	if ((a = topts_parse(argc, argv, &o, usage, 1, 1)) < 0)
+		return 2;
+	if (o.grace < 0 || o.grace > 86400) {
+		fprintf(stderr, "drover: --grace %d: expected 0 to 86400\n",
+		    o.grace);
+		topts_free(&o);
+		return 2;
+	}
+	if ((s = open_task(&o, STORE_RDWR, argv[a], &task, &attempt)) ==
+	    NULL) {
+		topts_free(&o);
+		return 1;
+	}
+	r = run_new(s, &o, 1);
+	if (follow_task(r, task) <= 0) {
+		fprintf(stderr, "drover: task %s is not running\n", argv[a]);
+		goto out;
+	}
+	if (engine_stop(r->e, attempt, o.grace, &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		goto out;
+	}
+	loop_timer_add(r->loop, (uint64_t)(o.grace + 60) * 1000,
+	    stop_deadline, r);
+	loop_run(r->loop);
+	rc = r->end_state != NULL ? 0 : 1;
+out:
+	run_free(r);
+	store_close(s);
+	topts_free(&o);
+	return rc;
+}
+
+/* relaunch --all: the config again (edits take effect), hosts excluded
+ * or replaced, a new attempt with the resume arguments. */
+static int
+relaunch_all(struct run *r, struct store *s, const struct topts *o,
+    int64_t task, int64_t attempt)
+{
+	struct engine_launch l;
+	struct config *cfg;
+	json_t *sum = NULL;
+	const char *path;
+	char *cause = NULL;
+	size_t i, j, k;
+
+	if (store_task_summary(s, task, &sum, &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		return -1;
+	}
+	path = json_string_value(json_object_get(sum, "config_path"));
+	if (path == NULL || (cfg = load_config(path, o)) == NULL) {
+		if (path == NULL)
+			fprintf(stderr, "drover: the task has no config file "
+			    "to relaunch from\n");
+		json_decref(sum);
+		return -1;
+	}
+	json_decref(sum);
+	for (i = 0; i < o->nreplace; i++) {
+		char *old = xstrdup(o->replace[i]), *nw = strchr(old, '=');
+
+		*nw++ = '\0';
+		for (j = 0; j < cfg->cluster.nhosts; j++)
+			if (strcmp(cfg->cluster.hosts[j], old) == 0)
+				break;
+		if (j == cfg->cluster.nhosts) {
+			fprintf(stderr, "drover: --replace %s: %s is not a host "
+			    "of the task\n", o->replace[i], old);
+			free(old);
+			config_free(cfg);
+			return -1;
+		}
+		free(cfg->cluster.hosts[j]);
+		cfg->cluster.hosts[j] = xstrdup(nw);
+		free(old);
+	}
+	for (i = 0; i < o->nexclude; i++) {
+		for (j = k = 0; j < cfg->cluster.nhosts; j++) {
+			if (strcmp(cfg->cluster.hosts[j], o->exclude[i]) == 0) {
+				free(cfg->cluster.hosts[j]);
+				continue;
+			}
+			cfg->cluster.hosts[k++] = cfg->cluster.hosts[j];
+		}
+		if (k == cfg->cluster.nhosts) {
+			fprintf(stderr, "drover: --exclude %s: not a host of "
+			    "the task\n", o->exclude[i]);
+			config_free(cfg);
+			return -1;
+		}
+		cfg->cluster.nhosts = k;
+		cfg->cluster.hosts[k] = NULL;
+	}
+	if (cfg->cluster.nhosts == 0) {
+		fprintf(stderr, "drover: no host left\n");
+		config_free(cfg);
+		return -1;
+	}
+	memset(&l, 0, sizeof l);
+	l.cfg = cfg;
+	l.resume = 1;
+	l.task_id = task;
+	l.parent_attempt = attempt;
+	l.reason = "relaunch --all";
+	if (engine_launch(r->e, &l, &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cmd_relaunch(int argc, char **argv)
+{
+	static const char usage[] = "relaunch TASK --failed | --all "
+	    "[--exclude HOST]... [--replace OLD=NEW]... [--set KEY=VALUE]... "
+	    "[--follow] [--db PATH]";
+	struct topts o;
+	struct store *s;
+	struct run *r;
+	int64_t task, attempt;
+	char *cause = NULL;
+	int a, rc = 1;
+
+	if ((a = topts_parse(argc, argv, &o, usage, 1, 1)) < 0)
+		return 2;
+	if (o.failed == o.all) {
+		fprintf(stderr, "drover: relaunch: say --failed or --all\n");
+		topts_free(&o);
+		return 2;
+	}
+	if ((s = open_task(&o, STORE_RDWR, argv[a], &task, &attempt)) ==
+	    NULL) {
+		topts_free(&o);
+		return 1;
+	}
+	r = run_new(s, &o, o.follow);
+	if (o.failed) {
+		if (attempt == 0 || engine_load(r->e, task, attempt,
+		    &cause) != 0) {
+			fprintf(stderr, "drover: %s\n", cause != NULL ? cause :
+			    "the task has no attempt to relaunch into");
+			free(cause);
+			goto out;
+		}
+		if (engine_relaunch_failed(r->e, attempt, &cause) != 0) {
+			fprintf(stderr, "drover: %s\n", cause);
+			free(cause);
+			goto out;
+		}
+	} else {
+		/* Survivors first: stop them and wait. */
+		if (follow_task(r, task) > 0) {
+			if (engine_stop(r->e, attempt, o.grace, &cause) != 0) {
+				fprintf(stderr, "drover: %s\n", cause);
+				free(cause);
+				goto out;
+			}
+			r->follow = 1;
+			loop_run(r->loop);
+			if (r->interrupted || engine_active(r->e) > 0)
+				goto out;
+			r->follow = o.follow;
+		}
+		r->end_state = NULL;
+		if (relaunch_all(r, s, &o, task, attempt) != 0)
+			goto out;
+	}
+	loop_run(r->loop);
+	rc = r->interrupted ? 1 : o.follow ? (r->end_state != NULL &&
+	    strcmp(r->end_state, "succeeded") == 0 ? 0 : 1) : 0;
+out:
+	run_free(r);
+	store_close(s);
+	topts_free(&o);
+	return rc;
+}

@@ -1,0 +1,526 @@
+/*
+ * engine_launch.c - the launch pipeline: validate and plan before anything
+ * is touched, connect every host (a bounded window of handshakes), ask each
+ * host its architecture and home (and, for HCCL without rank-table files,
+ * its /etc/hccn.conf), plan again with those, record the task, attempt and
+ * hosts, push the agent and the spec, start the agent (secrets on its
+ * stdin only), then hand the hosts to engine.c to follow.
+ *
+ * A host that cannot be reached aborts the launch before anything is
+ * recorded or started: never a partial launch. A host that fails to start
+ * once others have started is failed with its reason; the others keep
+ * going (they wait in their rendezvous) and `relaunch --failed` retries it.
+ */
+#include "engine_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PROBE_CMD "uname -m; printf '%s\\n' \"$HOME\"; echo __hccn__; " \
+	"cat /etc/hccn.conf 2>/dev/null; true"
+
+static void launch_next_connect(struct eatt *);
+static void launch_plan(struct eatt *);
+
+static int
+needs_host_tables(const struct config *cfg, size_t stage)
+{
+	const struct cfg_launcher *l = &cfg->stages[stage].launcher;
+
+	return l->type == LAUNCHER_HCCL && l->rank_table_dir == NULL;
+}
+
+/* ---- connect and probe --------------------------------------------- */
+
+static void
+connect_settled(struct ehost *h)
+{
+	struct eatt *a = h->a;
+
+	a->connecting--;
+	if (--a->waiting == 0)
+		launch_plan(a);
+	else
+		launch_next_connect(a);
+}
+
+void
+launch_host_failed(struct ehost *h, const char *why)
+{
+	if (h->fail_reason != NULL)
+		return;
+	h->fail_reason = xstrdup(why != NULL ? why : "cannot connect");
+	eh_note(h, "unreachable", h->fail_reason);
+	connect_settled(h);
+}
+
+static void
+probe_done(struct ehost *h, int status, const char *error)
+{
+	char *text, *nl, *home;
+
+	buf_cstr(&h->op_out);
+	text = h->op_out.data != NULL ? h->op_out.data : "";
+	if (status != 0 || (nl = strchr(text, '\n')) == NULL) {
+		char *why;
+
+		xasprintf(&why, "%s: cannot ask the host its architecture: "
+		    "%s", h->name, error != NULL ? error : "no answer");
+		launch_host_failed(h, why);
+		free(why);
+		return;
+	}
+	h->arch = xstrndup(text, (size_t)(nl - text));
+	home = nl + 1;
+	if ((nl = strchr(home, '\n')) == NULL || *home != '/') {
+		launch_host_failed(h, "the host's $HOME is not an absolute "
+		    "path");
+		return;
+	}
+	h->home = xstrndup(home, (size_t)(nl - home));
+	eh_note(h, "connecting", h->arch);
+	connect_settled(h);
+}
+
+void
+launch_host_up(struct ehost *h)
+{
+	if (h->arch != NULL || h->fail_reason != NULL)
+		return;
+	if (eh_op(h, PROBE_CMD, NULL, 0, probe_done) != 0)
+		launch_host_failed(h, "connected, but cannot run a command");
+}
+
+static void
+launch_next_connect(struct eatt *a)
+{
+	while (a->connecting < a->window && a->next_connect < a->n) {
+		struct ehost *h = &a->hosts[a->next_connect++];
+
+		if (h->fail_reason != NULL) {
+			/* its settings could not be resolved */
+			a->waiting--;
+			continue;
+		}
+		a->connecting++;
+		eh_session_open(h, 0);
+	}
+	if (a->waiting == 0 && a->phase == PH_CONNECT)
+		launch_plan(a);
+}
+
+/* ---- plan, record ---------------------------------------------------- */
+
+static void
+launch_abort(struct eatt *a, const char *why)
+{
+	size_t i;
+
+	eatt_note(a, "launch aborted, nothing was started: %s", why);
+	for (i = 0; i < a->n; i++) {
+		rsession_free(a->hosts[i].sess);
+		a->hosts[i].sess = NULL;
+		a->hosts[i].final = 1;
+		a->hosts[i].state = "unreachable";
+	}
+	if (a->e->o.started != NULL)
+		a->e->o.started(0, 0, (int)a->n, a->e->o.arg);
+	eatt_check_done(a);
+}
+
+/* The single-host rank table from a host's /etc/hccn.conf. */
+static json_t *
+host_table(struct ehost *h, int ndev, char **cause)
+{
+	const char *p;
+
+	buf_cstr(&h->op_out);
+	p = h->op_out.data != NULL ? strstr(h->op_out.data, "__hccn__\n") :
+	    NULL;
+	if (p == NULL || p[9] == '\0') {
+		xasprintf(cause, "%s: no /etc/hccn.conf (set "
+		    "task.launcher.rank_table_dir to the rank table files)",
+		    h->name);
+		return NULL;
+	}
+	return ranktable_from_hccn(h->name, p + 9, ndev, cause);
+}
+
+static void launch_push(struct ehost *);
+
+static void
+launch_plan(struct eatt *a)
+{
+	struct engine *e = a->e;
+	struct plan_opts po;
+	struct store_attempt_new an;
+	struct store_task_new tn;
+	struct store_host_new *hn = NULL;
+	const char **homes = NULL;
+	json_t **tables = NULL;
+	int64_t *ids = NULL;
+	char *cause = NULL, *why = NULL;
+	size_t i, nfail = 0;
+	int ndev;
+
+	if (a->phase != PH_CONNECT)
+		return;
+	for (i = 0; i < a->n; i++)
+		if (a->hosts[i].fail_reason != NULL)
+			nfail++;
+	if (nfail > 0) {
+		xasprintf(&why, "%zu of %zu hosts could not be reached", nfail,
+		    a->n);
+		launch_abort(a, why);
+		free(why);
+		return;
+	}
+	homes = xcalloc(a->n + 1, sizeof *homes);
+	for (i = 0; i < a->n; i++)
+		homes[i] = a->hosts[i].home;
+	memset(&po, 0, sizeof po);
+	po.resume = a->resume;
+	po.host_homes = homes;
+	if (needs_host_tables(a->cfg, a->stage_idx)) {
+		ndev = a->cfg->stages[a->stage_idx].launcher.procs_per_host;
+		if (ndev <= 0)
+			ndev = a->cfg->cluster.devices_per_host;
+		tables = xcalloc(a->n, sizeof *tables);
+		for (i = 0; i < a->n; i++) {
+			if ((tables[i] = host_table(&a->hosts[i], ndev,
+			    &cause)) == NULL)
+				goto fail;
+		}
+		po.host_tables = tables;
+	}
+
+	/* Record the task and the attempt, then plan with its number. */
+	if (a->task_id == 0) {
+		const char **stages = xcalloc(a->cfg->nstages + 1,
+		    sizeof *stages);
+
+		for (i = 0; i < a->cfg->nstages; i++)
+			stages[i] = a->cfg->stages[i].name;
+		memset(&tn, 0, sizeof tn);
+		tn.name = a->cfg->task;
+		tn.config_path = a->cfg->path;
+		tn.config_text = a->cfg->text;
+		tn.stages = stages;
+		i = store_task_create(e->store, &tn, e->o.actor, &a->task_id,
+		    &cause) != 0;
+		free(stages);
+		if (i)
+			goto fail;
+	}
+	memset(&an, 0, sizeof an);
+	an.task_id = a->task_id;
+	an.stage = a->cfg->stages[a->stage_idx].name;
+	an.parent_id = a->parent;
+	an.reason = a->reason;
+	an.resume = a->resume;
+	if (store_attempt_create(e->store, &an, e->o.actor, &a->attempt_id,
+	    &a->number, &cause) != 0)
+		goto fail;
+	e->last_attempt = a->attempt_id;
+	po.attempt = a->number;
+	if ((a->plan = plan_build(a->cfg, a->stage_idx, &po, &cause)) == NULL)
+		goto fail;
+
+	hn = xcalloc(a->n, sizeof *hn);
+	ids = xcalloc(a->n, sizeof *ids);
+	for (i = 0; i < a->n; i++) {
+		struct ehost *h = &a->hosts[i];
+		const struct plan_host *ph = &a->plan->hosts[i];
+
+		h->run_dir = ph->spec != NULL && ph->run_dir != NULL ?
+		    xstrdup(ph->run_dir) : NULL;
+		hn[i].host = h->name;
+		hn[i].node_rank = ph->node_rank;
+		hn[i].rank_first = ph->rank_first;
+		hn[i].nprocs = ph->nprocs;
+		hn[i].run_dir = h->run_dir != NULL ? h->run_dir : "";
+	}
+	if (store_hosts_add(e->store, a->attempt_id, hn, a->n, e->o.actor,
+	    ids, &cause) != 0)
+		goto fail;
+	for (i = 0; i < a->n; i++)
+		a->hosts[i].id = ids[i];
+	eatt_note(a, "task %s, attempt %d (#%lld): %zu hosts", a->task,
+	    a->number, (long long)a->attempt_id, a->n);
+	a->phase = PH_START;
+	a->waiting = (int)a->n;
+	for (i = 0; i < a->n; i++)
+		launch_push(&a->hosts[i]);
+	goto out;
+
+fail:
+	launch_abort(a, cause != NULL ? cause : "planning failed");
+	if (a->attempt_id != 0) {
+		struct store_audit au;
+		char *c2 = NULL;
+
+		memset(&au, 0, sizeof au);
+		au.task_id = a->task_id;
+		au.attempt_id = a->attempt_id;
+		au.kind = "launch_aborted";
+		au.actor = "engine";
+		au.reason = cause;
+		if (store_audit_add(e->store, &au, &c2) != 0)
+			free(c2);
+	}
+out:
+	free(cause);
+	free(homes);
+	free(hn);
+	free(ids);
+	if (tables != NULL) {
+		for (i = 0; i < a->n; i++)
+			json_decref(tables[i]);
+		free(tables);
+	}
+}
+
+/* ---- push and start ------------------------------------------------- */
+
+static void
+start_settled(struct ehost *h, int ok)
+{
+	struct eatt *a = h->a;
+	size_t i;
+	int started = 0, failed = 0;
+
+	if (--a->waiting > 0)
+		return;
+	a->phase = PH_WATCH;
+	for (i = 0; i < a->n; i++) {
+		struct ehost *x = &a->hosts[i];
+
+		x->last_step = -1;
+		x->watch_since = clock_mono_ms();
+		/* A host that failed to start may still have spooled why. */
+		eh_attach(x);
+		if (x->final)
+			failed++;
+		else
+			started++;
+	}
+	if (a->e->o.started != NULL)
+		a->e->o.started(a->attempt_id, started, failed, a->e->o.arg);
+	eatt_check_done(a);
+	(void)ok;
+}
+
+static void
+start_fail(struct ehost *h, const char *what, const char *detail)
+{
+	char *why;
+
+	xasprintf(&why, "%s: %.400s", what, detail != NULL ? detail : "?");
+	eh_set_state(h, "failed", why);
+	free(why);
+	start_settled(h, 0);
+}
+
+static void
+started(struct ehost *h, int status, const char *error)
+{
+	char *cause = NULL, *nl;
+	json_t *hello;
+	const char *msg;
+
+	buf_cstr(&h->op_out);
+	nl = h->op_out.data != NULL ? strchr(h->op_out.data, '\n') : NULL;
+	hello = nl != NULL ? proto_decode_line(h->op_out.data,
+	    (size_t)(nl - h->op_out.data), &cause) : NULL;
+	free(cause);
+	cause = NULL;
+	if (status != 0 || hello == NULL || !json_is_string(json_object_get(
+	    hello, "type")) || strcmp(json_string_value(json_object_get(hello,
+	    "type")), "hello") != 0) {
+		msg = hello != NULL ? json_string_value(json_object_get(hello,
+		    "msg")) : NULL;
+		buf_cstr(&h->op_err);
+		if (msg == NULL)
+			msg = h->op_err.len > 0 ? h->op_err.data : error;
+		start_fail(h, "the agent did not start", msg);
+		json_decref(hello);
+		return;
+	}
+	json_decref(hello);
+	if (store_host_launch(h->a->e->store, h->id, h->a->e->o.actor,
+	    "launched", &cause) != 0) {
+		eatt_note(h->a, "%s: %s", h->name, cause);
+		free(cause);
+	}
+	start_settled(h, 1);
+}
+
+static void
+spec_uploaded(struct rconn *c, int skipped, const char *error, void *arg)
+{
+	struct ehost *h = arg;
+	char *secrets, *q, *cmd, *path;
+
+	xasprintf(&path, "%s/%lld-%zu.json", h->a->e->tmpdir,
+	    (long long)h->a->attempt_id, h->idx);
+	unlink(path);
+	free(path);
+	if (error != NULL) {
+		start_fail(h, "cannot upload the job spec", error);
+		return;
+	}
+	eh_set_state(h, "starting", NULL);
+	xasprintf(&path, "%s/.drover/specs/%s-%d-%s.json", h->home,
+	    h->a->plan->run_task, h->a->number, h->name);
+	q = remote_quote_arg(path);
+	xasprintf(&cmd, "%s run --secrets-stdin %s", h->agent, q);
+	secrets = h->a->secrets != NULL ? json_dumps(h->a->secrets,
+	    JSON_COMPACT) : xstrdup("{}");
+	if (eh_op(h, cmd, secrets, strlen(secrets), started) != 0)
+		start_fail(h, "cannot start the agent", "not connected");
+	free(secrets);
+	free(cmd);
+	free(q);
+	free(path);
+}
+
+static void
+agent_uploaded(struct rconn *c, int skipped, const char *error, void *arg)
+{
+	struct ehost *h = arg;
+	const json_t *spec = h->a->plan->hosts[h->idx].spec;
+	char *local, *remote, *text;
+	char *cause = NULL;
+
+	if (error != NULL) {
+		start_fail(h, "cannot push the agent", error);
+		return;
+	}
+	xasprintf(&local, "%s/%lld-%zu.json", h->a->e->tmpdir,
+	    (long long)h->a->attempt_id, h->idx);
+	text = json_dumps(spec, JSON_INDENT(1) | JSON_SORT_KEYS);
+	if (file_write_atomic(local, text, strlen(text), 0600, &cause) != 0) {
+		start_fail(h, "cannot write the job spec", cause);
+		free(cause);
+		free(text);
+		free(local);
+		return;
+	}
+	free(text);
+	xasprintf(&remote, "%s/.drover/specs/%s-%d-%s.json", h->home,
+	    h->a->plan->run_task, h->a->number, h->name);
+	rconn_upload(c, local, remote, 0600, spec_uploaded, h);
+	free(local);
+	free(remote);
+}
+
+static void
+launch_push(struct ehost *h)
+{
+	struct eatt *a = h->a;
+	struct rconn *c = rsession_conn(h->sess);
+	const char *dir = a->cfg->cluster.agent_dir;
+	char *local, *remote, *cause = NULL;
+
+	if (a->plan->hosts[h->idx].spec == NULL) {
+		/* mpirun: started from node 0 */
+		eh_set_state(h, "running", "started by mpirun from node 0");
+		h->passive = 1;
+		h->final = 1;
+		start_settled(h, 1);
+		return;
+	}
+	eh_set_state(h, "pushing", NULL);
+	if (c == NULL) {
+		start_fail(h, "cannot push", "the connection was lost");
+		return;
+	}
+	if ((local = fanout_agent_for_arch(a->e->o.agent_dir, h->arch,
+	    &cause)) == NULL) {
+		start_fail(h, "cannot push the agent", cause);
+		free(cause);
+		return;
+	}
+	if (strncmp(dir, "~/", 2) == 0)
+		xasprintf(&remote, "%s/%s/drover-agent", h->home, dir + 2);
+	else
+		xasprintf(&remote, "%s/drover-agent", dir);
+	rconn_upload(c, local, remote, 0755, agent_uploaded, h);
+	free(local);
+	free(remote);
+}
+
+/* ---- the entry point ------------------------------------------------ */
+
+int
+engine_launch(struct engine *e, const struct engine_launch *l, char **cause)
+{
+	struct config *cfg = l->cfg;
+	struct plan_opts po;
+	struct plan *p;
+	struct eatt *a;
+	json_t *secrets = NULL;
+	size_t i;
+
+	if (l->stage >= cfg->nstages) {
+		xasprintf(cause, "stage %zu: the config has %zu", l->stage,
+		    cfg->nstages);
+		config_free(cfg);
+		return -1;
+	}
+	/* Everything that can be checked without the hosts, before any
+	 * host is touched. */
+	if (!needs_host_tables(cfg, l->stage)) {
+		memset(&po, 0, sizeof po);
+		po.attempt = 1;
+		po.resume = l->resume;
+		if ((p = plan_build(cfg, l->stage, &po, cause)) == NULL) {
+			config_free(cfg);
+			return -1;
+		}
+		plan_free(p);
+	}
+	if (cfg->secrets_file != NULL &&
+	    (secrets = secrets_load(cfg->secrets_file, cause)) == NULL) {
+		config_free(cfg);
+		return -1;
+	}
+
+	a = eatt_new(e);
+	a->cfg = cfg;
+	a->task = xstrdup(cfg->task);
+	a->stage = xstrdup(cfg->stages[l->stage].name);
+	a->stage_idx = l->stage;
+	a->resume = l->resume;
+	a->task_id = l->task_id;
+	a->parent = l->parent_attempt;
+	a->reason = l->reason != NULL ? xstrdup(l->reason) : NULL;
+	a->launch_data = l->launch_data != NULL ?
+	    json_deep_copy(l->launch_data) : NULL;
+	a->secrets = secrets;
+	a->stall = cfg->stages[l->stage].stall;
+	a->accept_new = e->o.accept_new || cfg->cluster.accept_new;
+	a->window = cfg->cluster.fanout > 0 ? cfg->cluster.fanout : 32;
+	a->phase = PH_CONNECT;
+	a->n = cfg->cluster.nhosts;
+	a->waiting = (int)a->n;
+	a->hosts = xcalloc(a->n, sizeof *a->hosts);
+	for (i = 0; i < a->n; i++) {
+		struct ehost *h = &a->hosts[i];
+
+		h->a = a;
+		h->idx = i;
+		h->name = xstrdup(cfg->cluster.hosts[i]);
+		h->node_rank = (int)i;
+		h->state = "pending";
+		h->last_step = -1;
+		h->agent = eh_agent_words(cfg->cluster.agent_dir);
+	}
+	eatt_resolve_hosts(a, cfg);
+	launch_next_connect(a);
+	return 0;
+}
