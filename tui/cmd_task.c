@@ -31,6 +31,7 @@ struct topts {
 	int accept_new;
 	int grace;
 	int failed, all;
+	int force;
 	const char *stage;
 	const char *host;
 	const char *format;
@@ -43,7 +44,7 @@ struct topts {
 enum {
 	O_DB = 1000, O_SET, O_HOSTS, O_JSON, O_FOLLOW, O_ACCEPT, O_GRACE,
 	O_FAILED, O_ALL, O_STAGE, O_HOST, O_FORMAT, O_EXCLUDE, O_REPLACE,
-	O_HELP,
+	O_HELP, O_FORCE,
 };
 
 static const struct option long_opts[] = {
@@ -62,6 +63,7 @@ static const struct option long_opts[] = {
 	{ "exclude", required_argument, NULL, O_EXCLUDE },
 	{ "replace", required_argument, NULL, O_REPLACE },
 	{ "help", no_argument, NULL, O_HELP },
+	{ "force", no_argument, NULL, O_FORCE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -112,6 +114,7 @@ topts_getopt(int argc, char **argv, struct topts *o, const char *usage)
 		case O_ACCEPT: o->accept_new = 1; break;
 		case O_GRACE: o->grace = atoi(optarg); break;
 		case O_FAILED: o->failed = 1; break;
+		case O_FORCE: o->force = 1; break;
 		case O_ALL: o->all = 1; break;
 		case O_STAGE: o->stage = optarg; break;
 		case O_HOST: o->host = optarg; break;
@@ -244,7 +247,7 @@ run_done(int64_t attempt, const char *state, void *arg)
 	fprintf(stderr, "drover: attempt #%lld %s\n", (long long)attempt,
 	    state);
 	r->end_state = state;
-	if (engine_active(r->e) <= 1)
+	if (engine_active(r->e) == 0)
 		loop_stop(r->loop);
 }
 
@@ -926,6 +929,14 @@ relaunch_all(struct run *r, struct store *s, const struct topts *o,
 		config_free(cfg);
 		return -1;
 	}
+	if (store_request_relaunch(s, attempt, STORE_RELAUNCH_ATTEMPT, NULL, 0,
+	    getenv("USER") != NULL ? getenv("USER") : "user",
+	    "relaunch --all", &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		config_free(cfg);
+		return -1;
+	}
 	memset(&l, 0, sizeof l);
 	l.cfg = cfg;
 	l.resume = 1;
@@ -940,12 +951,72 @@ relaunch_all(struct run *r, struct store *s, const struct topts *o,
 	return 0;
 }
 
+/*
+ * The restart budget: at most restart.max relaunches per task, and after
+ * the k-th one a wait of restart.backoff_s x 2^(k-1) before the next (a
+ * double keypress, a script in a loop). --force goes past both.
+ */
+static int
+restart_budget_ok(struct store *s, int64_t task, const struct topts *o)
+{
+	struct config *cfg;
+	json_t *sum = NULL, *audit = NULL, *row;
+	const char *path;
+	char *cause = NULL;
+	int64_t last = 0, t, now = clock_wall_ms(), wait;
+	size_t i;
+	int k = 0, ok = 0;
+
+	if (o->force)
+		return 1;
+	if (store_task_summary(s, task, &sum, &cause) != 0 ||
+	    store_audit_list(s, task, &audit, &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		goto out;
+	}
+	path = json_string_value(json_object_get(sum, "config_path"));
+	if (path == NULL || (cfg = load_config(path, o)) == NULL) {
+		ok = 1;		/* relaunch --all says why; --failed goes on */
+		goto out;
+	}
+	json_array_foreach(audit, i, row) {
+		const char *kind = json_string_value(json_object_get(row,
+		    "kind"));
+
+		if (kind == NULL || strcmp(kind, "relaunch") != 0)
+			continue;
+		t = json_integer_value(json_object_get(row, "t"));
+		if (t != last)	/* one request's rows share their time */
+			k++;
+		last = t;
+	}
+	wait = k > 0 ? (int64_t)cfg->restart_backoff_s * 1000 *
+	    ((int64_t)1 << (k - 1 < 20 ? k - 1 : 20)) : 0;
+	if (k >= cfg->restart_max)
+		fprintf(stderr, "drover: the restart budget is used: %d "
+		    "relaunches of %d (restart.max in %s); --force goes "
+		    "beyond it\n", k, cfg->restart_max, path);
+	else if (now - last < wait)
+		fprintf(stderr, "drover: the last relaunch was %lld s ago; "
+		    "the backoff after %d relaunches is %lld s "
+		    "(restart.backoff_s doubling); wait, or --force\n",
+		    (long long)(now - last) / 1000, k, (long long)wait / 1000);
+	else
+		ok = 1;
+	config_free(cfg);
+out:
+	json_decref(sum);
+	json_decref(audit);
+	return ok;
+}
+
 int
 cmd_relaunch(int argc, char **argv)
 {
 	static const char usage[] = "relaunch TASK --failed | --all "
 	    "[--exclude HOST]... [--replace OLD=NEW]... [--set KEY=VALUE]... "
-	    "[--follow] [--db PATH]";
+	    "[--follow] [--force] [--db PATH]";
 	struct topts o;
 	struct store *s;
 	struct run *r;
@@ -962,6 +1033,11 @@ cmd_relaunch(int argc, char **argv)
 	}
 	if ((s = open_task(&o, STORE_RDWR, argv[a], &task, &attempt)) ==
 	    NULL) {
+		topts_free(&o);
+		return 1;
+	}
+	if (!restart_budget_ok(s, task, &o)) {
+		store_close(s);
 		topts_free(&o);
 		return 1;
 	}

@@ -699,6 +699,33 @@ eatt_remove_later(void *arg)
 	eatt_free(a);
 }
 
+/* A stage succeeded: the task's next stage starts, as its own attempt. */
+static void
+eatt_next_stage(struct eatt *a)
+{
+	struct engine_launch l;
+	char *cause = NULL, *why;
+
+	if (a->cfg == NULL || a->task_id == 0 ||
+	    a->stage_idx + 1 >= a->cfg->nstages)
+		return;
+	memset(&l, 0, sizeof l);
+	l.cfg = a->cfg;			/* handed over */
+	a->cfg = NULL;
+	l.stage = a->stage_idx + 1;
+	l.task_id = a->task_id;
+	l.parent_attempt = a->attempt_id;
+	xasprintf(&why, "stage %s after %s succeeded",
+	    l.cfg->stages[l.stage].name, l.cfg->stages[a->stage_idx].name);
+	l.reason = why;
+	eatt_note(a, "%s", why);
+	if (engine_launch(a->e, &l, &cause) != 0) {
+		eatt_note(a, "stage %zu: %s", l.stage + 1, cause);
+		free(cause);
+	}
+	free(why);
+}
+
 void
 eatt_check_done(struct eatt *a)
 {
@@ -721,6 +748,8 @@ eatt_check_done(struct eatt *a)
 			    "failed";
 	}
 	a->phase = PH_DONE;
+	if (strcmp(st, "succeeded") == 0)
+		eatt_next_stage(a);
 	if (a->e->o.done != NULL)
 		a->e->o.done(a->attempt_id, st, a->e->o.arg);
 	/* Sessions and channels are still on the stack: free from the loop. */
@@ -868,7 +897,7 @@ eatt_resolve_hosts(struct eatt *a, const struct config *cfg)
  * is attached from its cursor. force: even when all are (to relaunch). */
 static int
 resume_attempt(struct engine *e, int64_t task_id, int64_t attempt_id,
-    const char *config_path, int force, char **cause)
+    const char *config_path, const char *stage, int force, char **cause)
 {
 	struct eatt *a;
 	json_t *hosts, *hj;
@@ -898,7 +927,10 @@ resume_attempt(struct engine *e, int64_t task_id, int64_t attempt_id,
 		free(ccause);
 	}
 	if (cfg != NULL) {
-		a->stall = cfg->stages[0].stall;
+		for (i = 0; stage != NULL && i < cfg->nstages; i++)
+			if (strcmp(cfg->stages[i].name, stage) == 0)
+				a->stage_idx = i;
+		a->stall = cfg->stages[a->stage_idx].stall;
 		if (cfg->secrets_file != NULL &&
 		    (a->secrets = secrets_load(cfg->secrets_file, &ccause)) ==
 		    NULL) {
@@ -958,7 +990,8 @@ engine_resume(struct engine *e, int64_t only_task, char **cause)
 		if ((only_task != 0 && tid != only_task) || aid == 0)
 			continue;
 		rc = resume_attempt(e, tid, aid, json_string_value(
-		    json_object_get(t, "config_path")), 0, cause);
+		    json_object_get(t, "config_path")), json_string_value(
+		    json_object_get(t, "stage")), 0, cause);
 		if (rc < 0) {
 			json_decref(tasks);
 			return -1;
@@ -979,7 +1012,8 @@ engine_load(struct engine *e, int64_t task_id, int64_t attempt_id,
 	if (store_task_summary(e->store, task_id, &sum, cause) != 0)
 		return -1;
 	rc = resume_attempt(e, task_id, attempt_id, json_string_value(
-	    json_object_get(sum, "config_path")), 1, cause);
+	    json_object_get(sum, "config_path")), json_string_value(
+	    json_object_get(sum, "stage")), 1, cause);
 	json_decref(sum);
 	return rc < 0 ? -1 : 0;
 }

@@ -29,7 +29,7 @@ static const struct {
 	{ "stop", cmd_stop, "stop TASK [--grace SECONDS] [--db PATH]" },
 	{ "relaunch", cmd_relaunch, "relaunch TASK --failed | --all "
 	    "[--exclude HOST]... [--replace OLD=NEW]... [--follow] "
-	    "[--db PATH]" },
+	    "[--force] [--db PATH]" },
 	{ "push", cmd_push, "push [-m MODE] [--accept-new] HOSTS LOCAL "
 	    "/ABSOLUTE/REMOTE | push --agent [--agent-dir DIR] HOSTS" },
 };

@@ -39,6 +39,7 @@ task:
   metrics_rank: all
   resume_args: [--start, "21"]
   stall: {floor_s: 30}
+  restart: {max: 3, backoff_s: 0}
 EOF
 home=$(getent passwd "$RIG_USER" | cut -d: -f6)
 RUNS="$home/drover-runs-$$"
@@ -114,3 +115,12 @@ first=$("$DROVER" metrics --db "$DB" rigtest --format jsonl | jq -s '[.[] | sele
 check "attempt 2 resumed at step 21 (first step $first)" test "$first" = 21
 check "lineage: attempt 2 relaunched attempt 1" sh -c \
     "sqlite3 '$DB' 'select count(*) from attempts where number = 2 and parent_id = (select id from attempts where number = 1)' | grep -qx 1"
+
+# The restart budget: a backoff not yet passed, then a budget used up;
+# neither starts anything.
+"$DROVER" relaunch --db "$DB" rigtest --all --set task.restart.backoff_s=3600 > /dev/null 2> "$T/b1.err"
+check "relaunch within the backoff refused" sh -c "[ $? = 1 ] && grep -q 'backoff after 2 relaunches is 7200 s' '$T/b1.err'"
+"$DROVER" relaunch --db "$DB" rigtest --all --set task.restart.max=2 > /dev/null 2> "$T/b2.err"
+check "relaunch over the budget refused" grep -q "restart budget is used: 2 relaunches of 2" "$T/b2.err"
+check "refused relaunches started nothing" sh -c \
+    "\"$DROVER\" status --db '$DB' --json rigtest | jq -e '.task.attempt == 2' >/dev/null"
