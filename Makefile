@@ -110,6 +110,7 @@ bench: deps all $(BUILD)/bench-ingest
 	bench/agent_overhead.sh
 	bench/fanout.sh
 	BUILD=$(BUILD) bench/ingest.sh
+	BUILD=$(BUILD) bench/latency.sh
 
 demo: deps all
 	@scripts/demo.sh

@@ -7,7 +7,9 @@
 # t_emit (same clock: the rig's hosts are namespaces of this machine).
 # The peer, in the same run on the same lines: what the bash status quo
 # sees, one `ssh HOST tail -F` per host, the latency being when the line
-# reached the head node. Prints p50 / p99 / max of both. Needs root.
+# reached the head node, measured after drover's run on the same rig and
+# workload (started again; nothing follows it). Prints p50 / p99 / max of
+# both, over all lines and over those after the first 10 s. Needs root.
 set -u
 : "${DROVER_SRC:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${BUILD:=$DROVER_SRC/build}"
@@ -21,7 +23,7 @@ RATE=${RATE:-10}
 [ "$(id -u)" = 0 ] || { echo "bench/latency.sh: needs root (the rig)" >&2; exit 1; }
 D=$(mktemp -d /tmp/drover-latency.XXXXXX)
 chmod 755 "$D"
-trap 'kill $peer 2>/dev/null; sh "$RIG" down --dir "$D/rig" >/dev/null 2>&1; rm -rf "$RUNS" "$D"' EXIT
+trap 'sh "$RIG" down --dir "$D/rig" >/dev/null 2>&1; rm -rf "$RUNS" "$D"' EXIT
 RUNS=/nonexistent
 sh "$RIG" up "$N" --dir "$D/rig" >/dev/null || { echo "rig up failed" >&2; exit 1; }
 . "$D/rig/env"
@@ -44,27 +46,27 @@ task:
   parser: jsonl
 EOF
 
-"$DROVER" launch --follow --db "$D/drover.db" "$D/task.yaml" 2> "$D/launch.err" &
-dpid=$!
-# The peer: one ssh tail -F per host, started once the files exist.
-i=0
-while [ "$(ls "$RUNS"/latency/1/*/copy.log 2>/dev/null | wc -l)" -lt "$N" ] && [ $i -lt 300 ]; do
-	sleep 0.1; i=$((i + 1))
-done
-python3 - "$RIG_SSH_CONFIG" "$RUNS/latency/1" "$D/peer.txt" $(cat "$RIG_DIR/hosts") <<'EOF' &
+# 1. drover: launch and follow, nothing else running.
+"$DROVER" launch --follow --db "$D/drover.db" "$D/task.yaml" 2> "$D/launch.err"
+rc=$?
+
+# 2. The peer, on the same rig and workload, alone: the workload started
+# again (by drover, which then leaves it: nothing follows it), one ssh
+# tail -F per host reading the lines as they are written.
+"$DROVER" launch --db "$D/peer.db" --set task.name=latencypeer "$D/task.yaml" > /dev/null 2> "$D/peer-launch.err"
+python3 - "$RIG_SSH_CONFIG" "$RUNS/latencypeer/1" "$D/peer.txt" $((SECS + 5)) $(cat "$RIG_DIR/hosts") <<'EOF'
 import json, os, selectors, subprocess, sys, time
-cfg, runs, out = sys.argv[1], sys.argv[2], sys.argv[3]
+cfg, runs, out, secs = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 sel = selectors.DefaultSelector()
 procs = []
-for h in sys.argv[4:]:
+for h in sys.argv[5:]:
     p = subprocess.Popen(["ssh", "-F", cfg, h, "tail", "-n", "+1", "-F",
                           "%s/%s/copy.log" % (runs, h)],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     os.set_blocking(p.stdout.fileno(), False)
     sel.register(p.stdout, selectors.EVENT_READ, [b""])
     procs.append(p)
-lat = []
-deadline = time.time() + float(os.environ.get("PEER_SECS", "60"))
+deadline = time.time() + secs
 with open(out, "w") as f:
     while time.time() < deadline:
         for key, _ in sel.select(timeout=1):
@@ -76,25 +78,27 @@ with open(out, "w") as f:
             *lines, key.data[0] = buf.split(b"\n")
             for l in lines:
                 try:
-                    f.write("%d\n" % (now - json.loads(l)["t_emit"]))
+                    te = json.loads(l)["t_emit"]
+                    f.write("%d %d\n" % (now - te, te))
                 except Exception:
                     pass
 for p in procs:
     p.kill()
 EOF
-peer=$!
-export PEER_SECS=$((SECS + 20))
-wait $dpid
-rc=$?
-sleep 2
-kill $peer 2>/dev/null
-wait $peer 2>/dev/null
 
-sqlite3 "$D/drover.db" "select stored - json_extract(extras, '\$.t_emit') from metrics" > "$D/drover.txt"
+sqlite3 -separator ' ' "$D/drover.db" "select stored - json_extract(extras, '\$.t_emit'), json_extract(extras, '\$.t_emit') from metrics" > "$D/drover.txt"
 python3 - "$D/drover.txt" "$D/peer.txt" "$N" "$RATE" "$SECS" "$rc" <<'EOF'
 import sys
-def stats(path):
-    v = sorted(float(x) for x in open(path) if x.strip())
+rows = {}
+for name in ("d", "p"):
+    path = sys.argv[1] if name == "d" else sys.argv[2]
+    rows[name] = [tuple(float(y) for y in x.split()) for x in open(path)
+                  if len(x.split()) == 2]
+# Steady state: lines written after the run's first 10 s (64 hosts
+# starting at once on this machine's 2 cores).
+def stats(name, steady):
+    t0 = min(r[1] for r in rows[name]) if rows[name] else 0
+    v = sorted(r[0] for r in rows[name] if not steady or r[1] > t0 + 10000)
     if not v:
         return None
     q = lambda p: v[min(len(v) - 1, int(p * len(v)))]
@@ -102,12 +106,14 @@ def stats(path):
 n, rate, secs, rc = sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 print("latency: %s hosts x %s steps/s for %s s; drover launch --follow exit %s"
       % (n, rate, secs, rc))
-print("%-28s %8s %8s %8s %8s" % ("", "lines", "p50_ms", "p99_ms", "max_ms"))
-for name, path in (("drover (line -> row stored)", sys.argv[1]),
-                   ("peer: ssh tail -F (arrival)", sys.argv[2])):
-    s = stats(path)
-    if s is None:
-        print("%-28s no data" % name)
-    else:
-        print("%-28s %8d %8.0f %8.0f %8.0f" % ((name,) + s))
+print("%-40s %8s %8s %8s %8s" % ("", "lines", "p50_ms", "p99_ms", "max_ms"))
+for label, name in (("drover (line -> row stored)", "d"),
+                    ("peer: ssh tail -F (line arrived)", "p")):
+    for steady in (False, True):
+        s = stats(name, steady)
+        what = label + (", after 10 s" if steady else ", all")
+        if s is None:
+            print("%-40s no data" % what)
+        else:
+            print("%-40s %8d %8.0f %8.0f %8.0f" % ((what,) + s))
 EOF

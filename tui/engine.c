@@ -616,9 +616,12 @@ engine_tick(void *arg)
 	for (i = 0; i < e->natts; i++) {
 		struct eatt *a = e->atts[i];
 
-		if (a->phase != PH_WATCH)
+		if (a->phase != PH_WATCH && a->phase != PH_START)
 			continue;
+		/* While starting, only the hosts already attached. */
 		for (j = 0; j < a->n; j++) {
+			if (a->phase == PH_START && a->hosts[j].att == NULL)
+				continue;
 			eh_flush(&a->hosts[j]);
 			eh_watch(&a->hosts[j], now);
 		}

@@ -299,9 +299,8 @@ start_settled(struct ehost *h, int ok)
 	for (i = 0; i < a->n; i++) {
 		struct ehost *x = &a->hosts[i];
 
-		x->last_step = -1;
-		x->watch_since = clock_mono_ms();
-		/* A host that failed to start may still have spooled why. */
+		/* A host that failed to start may still have spooled why;
+		 * the others are attached since they started. */
 		eh_attach(x);
 		if (x->final)
 			failed++;
@@ -356,6 +355,11 @@ started(struct ehost *h, int status, const char *error)
 		eatt_note(h->a, "%s: %s", h->name, cause);
 		free(cause);
 	}
+	/* Follow it now, not once every host has started: its first
+	 * lines must not wait for the slowest host. */
+	h->last_step = -1;
+	h->watch_since = clock_mono_ms();
+	eh_attach(h);
 	start_settled(h, 1);
 }
 
