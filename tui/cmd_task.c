@@ -546,6 +546,50 @@ open_task(const struct topts *o, int mode, const char *ref, int64_t *task,
 	return s;
 }
 
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Stragglers: each host's latest step time against the median of the
+ * other hosts' (a ratio, "straggler" in each host's object; 1.0 = as fast
+ * as the others). Hosts without a finite step time get none.
+ */
+static void
+hosts_add_straggler(json_t *hosts)
+{
+	size_t i, j, n = json_array_size(hosts), k;
+	double *v = xcalloc(n + 1, sizeof *v), mine, med;
+	json_t *h, *st;
+
+	json_array_foreach(hosts, i, h) {
+		st = json_object_get(json_object_get(h, "metric"),
+		    "step_time_ms");
+		if (!json_is_number(st) || json_number_value(st) <= 0)
+			continue;
+		mine = json_number_value(st);
+		for (j = k = 0; j < n; j++) {
+			json_t *o = json_object_get(json_object_get(
+			    json_array_get(hosts, j), "metric"),
+			    "step_time_ms");
+
+			if (j != i && json_is_number(o) &&
+			    json_number_value(o) > 0)
+				v[k++] = json_number_value(o);
+		}
+		if (k == 0)
+			continue;
+		qsort(v, k, sizeof *v, cmp_double);
+		med = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+		json_object_set_new(h, "straggler", json_real(mine / med));
+	}
+	free(v);
+}
+
 int
 cmd_task_status(int argc, char **argv)
 {
@@ -554,7 +598,7 @@ cmd_task_status(int argc, char **argv)
 	struct store *s;
 	json_t *sum = NULL, *hosts = NULL, *audit = NULL, *h, *m, *out;
 	int64_t task, attempt;
-	char *cause = NULL, *text, loss[32], st[32];
+	char *cause = NULL, *text, loss[32], st[32], vs[32];
 	size_t i;
 	int a, rc = 1;
 
@@ -573,6 +617,8 @@ cmd_task_status(int argc, char **argv)
 		free(cause);
 		goto out;
 	}
+	if (hosts != NULL)
+		hosts_add_straggler(hosts);
 	if (o.json) {
 		out = json_pack("{s:O, s:O, s:O}", "task", sum, "hosts",
 		    hosts != NULL ? hosts : json_null(), "events", audit);
@@ -599,21 +645,23 @@ cmd_task_status(int argc, char **argv)
 			printf("  %s\n", json_string_value(json_object_get(h,
 			    "reason")));
 	}
-	printf("%-20s %4s %-11s %8s %-10s %-8s %s\n", "HOST", "NODE", "STATE",
-	    "STEP", "LOSS", "STEP_MS", "REASON");
+	printf("%-20s %4s %-11s %8s %-10s %-8s %-6s %s\n", "HOST", "NODE",
+	    "STATE", "STEP", "LOSS", "STEP_MS", "VS_MED", "REASON");
 	json_array_foreach(hosts, i, h) {
 		m = json_object_get(h, "metric");
 		fmt_num(loss, sizeof loss, json_object_get(m, "loss"), "%.4g");
 		fmt_num(st, sizeof st, json_object_get(m, "step_time_ms"),
 		    "%.0f");
-		printf("%-20s %4lld %-11s %8lld %-10s %-8s %s\n",
+		fmt_num(vs, sizeof vs, json_object_get(h, "straggler"),
+		    "x%.2f");
+		printf("%-20s %4lld %-11s %8lld %-10s %-8s %-6s %s\n",
 		    json_string_value(json_object_get(h, "host")),
 		    (long long)json_integer_value(json_object_get(h,
 		    "node_rank")),
 		    json_string_value(json_object_get(h, "state")),
 		    m != NULL && !json_is_null(m) ? (long long)
 		    json_integer_value(json_object_get(m, "step")) : -1LL,
-		    loss, st,
+		    loss, st, vs,
 		    json_string_value(json_object_get(h, "reason")) ?
 		    json_string_value(json_object_get(h, "reason")) : "");
 	}

@@ -586,9 +586,9 @@ eh_watch(struct ehost *h, uint64_t now)
 	if (h->last_step < 0) {
 		if (a->stall.compile_grace_s > 0 && now - h->watch_since >
 		    (uint64_t)a->stall.compile_grace_s * 1000) {
-			snprintf(why, sizeof why, "no first step %d min after "
-			    "start (compile grace)",
-			    a->stall.compile_grace_s / 60);
+			snprintf(why, sizeof why, "no first step %d s after "
+			    "start (past the compile grace)",
+			    (int)((now - h->watch_since) / 1000));
 			eh_set_state(h, "stalled", why);
 		}
 		return;
@@ -598,9 +598,9 @@ eh_watch(struct ehost *h, uint64_t now)
 	if (limit_s < a->stall.floor_s)
 		limit_s = a->stall.floor_s;
 	if (now - h->last_step_ms > (uint64_t)(limit_s * 1000)) {
-		snprintf(why, sizeof why, "no step for %.0f min on %s (last "
-		    "step %lld)", (double)(now - h->last_step_ms) / 60000.0,
-		    h->name, (long long)h->last_step);
+		snprintf(why, sizeof why, "no step for %d s on %s (last step "
+		    "%lld; limit %.0f s)", (int)((now - h->last_step_ms) /
+		    1000), h->name, (long long)h->last_step, limit_s);
 		eh_set_state(h, "stalled", why);
 	}
 }

@@ -30,6 +30,8 @@ static const struct {
 	{ "relaunch", cmd_relaunch, "relaunch TASK --failed | --all "
 	    "[--exclude HOST]... [--replace OLD=NEW]... [--follow] "
 	    "[--force] [--db PATH]" },
+	{ "logs", cmd_logs, "logs TASK [HOST] [--rank N] [-n LINES] [-f] "
+	    "[--db PATH]" },
 	{ "push", cmd_push, "push [-m MODE] [--accept-new] HOSTS LOCAL "
 	    "/ABSOLUTE/REMOTE | push --agent [--agent-dir DIR] HOSTS" },
 };

@@ -19,5 +19,6 @@ int cmd_watch(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_relaunch(int argc, char **argv);
+int cmd_logs(int argc, char **argv);	/* cmd_logs.c */
 
 #endif

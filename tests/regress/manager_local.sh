@@ -1,0 +1,59 @@
+# manager_local.sh - the manager on the local transport (no sshd): the
+# compile grace and the stall rule (stalled, then running again when steps
+# come), straggler ratios in status, and drover logs.
+. "$(dirname "$0")/lib.sh"
+
+DROVER="$BUILD/drover"
+SIM="$DROVER_SRC/tests/data/workloads/trainsim.py"
+export DROVER_AGENT_DIR="$BUILD"
+DB="$T/db"
+
+# Three hosts; node 2 is three times slower; node 0 pauses 12 s mid-run;
+# all wait 3 s before their first step (the compile grace is 2 s).
+cat > "$T/task.yaml" <<YAML
+cluster:
+  hosts: "h[1-3]"
+  transport: local
+  base_dir: $T/runs
+task:
+  name: local
+  command: >-
+    iv=0.05; [ \${node_rank} = 2 ] && iv=0.15; sleep 3;
+    python3 $SIM --format mindone --steps 20 --interval \$iv;
+    [ \${node_rank} = 0 ] && sleep 12;
+    exec python3 $SIM --format mindone --start 21 --steps 40 --interval \$iv
+  launcher: plain
+  parser: mindone
+  compile_grace_s: 2
+  stall: {factor: 5, floor_s: 10}
+YAML
+"$DROVER" launch --follow --db "$DB" "$T/task.yaml" > /dev/null 2> "$T/run.err"
+check "the task ran to the end" test $? = 0
+check "no first step within the compile grace: stalled" \
+    grep -q "^h1: stalled (no first step [0-9]* s after start (past the compile grace))" "$T/run.err"
+check "a step after the grace: running again" sh -c \
+    "grep -A50 '^h1: stalled (no first step' '$T/run.err' | grep -q '^h1: running'"
+check "no step for the stall limit mid-run: stalled with the last step" \
+    grep -q "^h1: stalled (no step for 1[0-9] s on h1 (last step 20; limit 10 s))" "$T/run.err"
+check "steps again: running" sh -c \
+    "grep -A50 'no step for' '$T/run.err' | grep -q '^h1: running'"
+check "the other hosts never stalled mid-run" sh -c "! grep -q '^h[23]: stalled (no step for' '$T/run.err'"
+
+"$DROVER" status --db "$DB" --json local > "$T/st.json"
+r3=$(jq '.hosts[] | select(.host == "h3") | .straggler' "$T/st.json")
+r2=$(jq '.hosts[] | select(.host == "h2") | .straggler' "$T/st.json")
+check "straggler: h3 is ~3x the others' median ($r3)" \
+    awk -v r="$r3" 'BEGIN { exit !(r > 2.5 && r < 3.5) }'
+check "straggler: h2 is below 1 against h1,h3 ($r2)" \
+    awk -v r="$r2" 'BEGIN { exit !(r > 0.3 && r < 0.8) }'
+"$DROVER" status --db "$DB" local > "$T/st.txt"
+check "status shows the ratio" grep -q "^h3 .* x[23]\.[0-9][0-9] " "$T/st.txt"
+
+"$DROVER" logs --db "$DB" local h2 -n 2 > "$T/logs.out" 2>&1
+check "logs: the last lines of h2's rank log" sh -c \
+    "[ \$(wc -l < '$T/logs.out') = 2 ] && grep -q '^Step 40/40' '$T/logs.out'"
+"$DROVER" logs --db "$DB" local --rank 2 -n 2 > "$T/logs2.out" 2>&1
+check "logs --rank finds the host" grep -q "^Step 40/40" "$T/logs2.out"
+"$DROVER" logs --db "$DB" local --rank 9 > /dev/null 2> "$T/logs3.err"
+check "logs of a rank nobody runs: a clear error" sh -c \
+    "[ $? = 1 ] && grep -q 'no host runs rank 9' '$T/logs3.err'"
