@@ -20,8 +20,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROBE_CMD "uname -m; printf '%s\\n' \"$HOME\"; echo __hccn__; " \
-	"cat /etc/hccn.conf 2>/dev/null; true"
+#define PROBE_CMD "uname -m; printf '%s\\n' \"$HOME\""
+/* hccl without rank-table files: each host's NPU addresses, from
+ * /etc/hccn.conf, else from hccn_tool, one device at a time. */
+#define PROBE_HCCN " echo __hccn__; if [ -r /etc/hccn.conf ]; then " \
+	"cat /etc/hccn.conf; elif command -v hccn_tool >/dev/null 2>&1; then " \
+	"i=0; while [ $i -lt %d ]; do echo device_id:$i; " \
+	"hccn_tool -i $i -ip -g; i=$((i + 1)); done; fi; true"
 
 static void launch_next_connect(struct eatt *);
 static void launch_plan(struct eatt *);
@@ -89,10 +94,22 @@ probe_done(struct ehost *h, int status, const char *error)
 void
 launch_host_up(struct ehost *h)
 {
+	struct eatt *a = h->a;
+	char *cmd;
+	int ndev;
+
 	if (h->arch != NULL || h->fail_reason != NULL)
 		return;
-	if (eh_op(h, PROBE_CMD, NULL, 0, probe_done) != 0)
+	if (needs_host_tables(a->cfg, a->stage_idx)) {
+		ndev = a->cfg->stages[a->stage_idx].launcher.procs_per_host;
+		if (ndev <= 0)
+			ndev = a->cfg->cluster.devices_per_host;
+		xasprintf(&cmd, "%s;" PROBE_HCCN, PROBE_CMD, ndev);
+	} else
+		cmd = xstrdup(PROBE_CMD);
+	if (eh_op(h, cmd, NULL, 0, probe_done) != 0)
 		launch_host_failed(h, "connected, but cannot run a command");
+	free(cmd);
 }
 
 static void
@@ -142,9 +159,9 @@ host_table(struct ehost *h, int ndev, char **cause)
 	p = h->op_out.data != NULL ? strstr(h->op_out.data, "__hccn__\n") :
 	    NULL;
 	if (p == NULL || p[9] == '\0') {
-		xasprintf(cause, "%s: no /etc/hccn.conf (set "
-		    "task.launcher.rank_table_dir to the rank table files)",
-		    h->name);
+		xasprintf(cause, "%s: neither /etc/hccn.conf nor hccn_tool "
+		    "(set task.launcher.rank_table_dir to the rank table "
+		    "files)", h->name);
 		return NULL;
 	}
 	return ranktable_from_hccn(h->name, p + 9, ndev, cause);

@@ -57,3 +57,40 @@ check "logs --rank finds the host" grep -q "^Step 40/40" "$T/logs2.out"
 "$DROVER" logs --db "$DB" local --rank 9 > /dev/null 2> "$T/logs3.err"
 check "logs of a rank nobody runs: a clear error" sh -c \
     "[ $? = 1 ] && grep -q 'no host runs rank 9' '$T/logs3.err'"
+
+# hccl with the rank table read from the hosts: no /etc/hccn.conf here, so
+# the probe asks hccn_tool (a stand-in on PATH, as the telemetry tests do
+# for nvidia-smi: each call hands out the next device address).
+mkdir -p "$T/bin"
+cat > "$T/bin/hccn_tool" <<SH
+#!/bin/sh
+n=\$(flock "$T/hccn.lock" sh -c 'c=\$(cat "$T/hccn.count" 2>/dev/null || echo 0); echo \$((c + 1)) > "$T/hccn.count"; echo \$c')
+echo "ipaddr:192.98.10.\$((n + 1))"
+echo "netmask:255.255.255.0"
+SH
+chmod +x "$T/bin/hccn_tool"
+cat > "$T/hccl.yaml" <<YAML
+cluster:
+  hosts: "n[1-2]"
+  transport: local
+  devices_per_host: 2
+  base_dir: $T/runs
+task:
+  name: hccl
+  command: [python3, $SIM, --format, mindone, --steps, "3", --interval, "0.01",
+            --print-env, RANK_ID]
+  launcher: hccl
+  parser: mindone
+YAML
+if [ -r /etc/hccn.conf ]; then
+	skip "hccl from the hosts" "this machine has an /etc/hccn.conf"
+else
+	PATH="$T/bin:$PATH" "$DROVER" launch --follow --db "$DB" "$T/hccl.yaml" > /dev/null 2> "$T/hccl.err"
+	check "hccl: launched with the table read from the hosts" test $? = 0
+	rt="$T/runs/hccl/1/n2/rank_table.json"
+	check "hccl: one merged table, 2 servers, ranks 0-3, 4 distinct addresses" sh -c \
+	    "jq -e '.server_count == \"2\" and ([.server_list[].device[].rank_id] == [\"0\",\"1\",\"2\",\"3\"]) and ([.server_list[].device[].device_ip] | unique | length == 4)' '$rt' >/dev/null"
+	check "hccl: the same table on both hosts" cmp -s "$rt" "$T/runs/hccl/1/n1/rank_table.json"
+	check "hccl: each process got its RANK_ID" sh -c \
+	    "grep -q '^env RANK_ID=3' '$T/runs/hccl/1/n2/rank-3.log' && grep -q '^env RANK_ID=0' '$T/runs/hccl/1/n1/rank-0.log'"
+fi
