@@ -1,12 +1,16 @@
 # manager_local.sh - the manager on the local transport (no sshd): the
 # compile grace and the stall rule (stalled, then running again when steps
-# come), straggler ratios in status, and drover logs.
+# come), straggler ratios in status, drover logs, hccl rank tables read
+# from the hosts, and a secret that reaches the process and nothing else.
 . "$(dirname "$0")/lib.sh"
 
 DROVER="$BUILD/drover"
 SIM="$DROVER_SRC/tests/data/workloads/trainsim.py"
 export DROVER_AGENT_DIR="$BUILD"
 DB="$T/db"
+# The local "hosts" push the agent and specs under $HOME: keep them here.
+export HOME="$T/home"
+mkdir -p "$HOME"
 
 # Three hosts; node 2 is three times slower; node 0 pauses 12 s mid-run;
 # all wait 3 s before their first step (the compile grace is 2 s).
@@ -94,3 +98,38 @@ else
 	check "hccl: each process got its RANK_ID" sh -c \
 	    "grep -q '^env RANK_ID=3' '$T/runs/hccl/1/n2/rank-3.log' && grep -q '^env RANK_ID=0' '$T/runs/hccl/1/n1/rank-0.log'"
 fi
+
+# A secret: in the process's environment, nowhere else (not the spec, the
+# uploaded spec, the spool, the database, drover's output or its plan).
+canary="canary-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+printf 'HF_TOKEN=%s\n' "$canary" > "$T/secrets"
+chmod 600 "$T/secrets"
+cat > "$T/secret.yaml" <<YAML
+cluster:
+  hosts: "s[1-2]"
+  transport: local
+  base_dir: $T/runs
+task:
+  name: secret
+  command: [python3, $SIM, --format, mindone, --steps, "3", --interval, "0.01",
+            --print-env, HF_TOKEN]
+  parser: {format: mindone, mirror: all}
+  secrets_file: $T/secrets
+YAML
+"$DROVER" plan "$T/secret.yaml" > "$T/secret.plan" 2>&1
+"$DROVER" launch --follow --db "$DB" "$T/secret.yaml" > "$T/secret.out" 2> "$T/secret.err"
+check "secret: the task ran" test $? = 0
+check "secret: the process had it in its environment" \
+    grep -q "^env HF_TOKEN=$canary" "$T/runs/secret/1/s1/rank-0.log"
+check "secret: the spooled copy of that line is masked" \
+    grep -q 'env HF_TOKEN=\[secret HF_TOKEN\]' "$T/runs/secret/1/s1/events.jsonl"
+check "secret: plan shows the name, masked" grep -q "HF_TOKEN=\*\*\*\*\*\*\*\*" "$T/secret.plan"
+sqlite3 "$DB" .dump > "$T/dump.sql"
+leaks=$(grep -l -- "$canary" "$T/secret.plan" "$T/secret.out" "$T/secret.err" "$T/dump.sql" \
+    "$T"/runs/secret/1/*/spec.json "$T"/runs/secret/1/*/events.jsonl "$T"/runs/secret/1/*/agent.log \
+    "$HOME"/.drover/specs/* 2>/dev/null)
+check "secret: not in the plan, drover's output, the database, specs, spools, agent logs" test -z "$leaks"
+chmod 644 "$T/secrets"
+"$DROVER" launch --db "$DB" "$T/secret.yaml" > /dev/null 2> "$T/secret644.err"
+check "secret: a secrets file others can read is refused before anything starts" sh -c \
+    "[ $? != 0 ] && grep -q 'mode 0644' '$T/secret644.err' && [ ! -d '$T/runs/secret/2' ]"
