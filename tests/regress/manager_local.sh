@@ -133,3 +133,24 @@ chmod 644 "$T/secrets"
 "$DROVER" launch --db "$DB" "$T/secret.yaml" > /dev/null 2> "$T/secret644.err"
 check "secret: a secrets file others can read is refused before anything starts" sh -c \
     "[ $? != 0 ] && grep -q 'mode 0644' '$T/secret644.err' && [ ! -d '$T/runs/secret/2' ]"
+
+# relaunch --all with a host replaced and one excluded: the new attempt
+# runs on exactly those hosts, in that order (node ranks follow it).
+cat > "$T/hosts.yaml" <<YAML
+cluster:
+  hosts: "r[1-3]"
+  transport: local
+  base_dir: $T/runs
+task:
+  name: swap
+  command: [python3, $SIM, --format, mindone, --steps, "3", --interval, "0.01"]
+  restart: {backoff_s: 0}
+YAML
+"$DROVER" launch --follow --db "$DB" "$T/hosts.yaml" > /dev/null 2>&1
+"$DROVER" relaunch --db "$DB" swap --all --replace r2=r9 --exclude r3 --follow > /dev/null 2> "$T/swap.err"
+check "relaunch --all --replace --exclude runs" test $? = 0
+check "the new attempt's hosts: r1 (node 0), r9 (node 1)" sh -c \
+    "\"$DROVER\" status --db '$DB' --json swap | jq -e '[.hosts[] | [.host, .node_rank]] == [[\"r1\",0],[\"r9\",1]] and .task.attempt == 2' >/dev/null"
+"$DROVER" relaunch --db "$DB" swap --all --replace r7=r8 > /dev/null 2> "$T/swap2.err"
+check "--replace of a host the task does not have: refused, named" \
+    grep -q "r7 is not a host of the task" "$T/swap2.err"
