@@ -703,7 +703,7 @@ task_secrets(struct cfg_walk *w, const struct ynode *n)
 static void
 task_restart(struct cfg_walk *w, const struct ynode *n)
 {
-	static const char *const keys[] = { "max", "backoff_s", NULL };
+	static const char *const keys[] = { "max", "backoff_s", "auto", NULL };
 	const struct ynode *v;
 
 	if (cfgwalk_mapping(w, n, "task.restart") != 0)
@@ -715,6 +715,8 @@ task_restart(struct cfg_walk *w, const struct ynode *n)
 	if ((v = yamltree_map_get(n, "backoff_s", NULL)) != NULL)
 		cfgwalk_int32(w, v, "task.restart.backoff_s", 0, 3600,
 		    &w->cfg->restart_backoff_s);
+	if ((v = yamltree_map_get(n, "auto", NULL)) != NULL)
+		cfgwalk_bool(w, v, "task.restart.auto", &w->cfg->restart_auto);
 }
 
 static void

@@ -1008,54 +1008,32 @@ static int
 restart_budget_ok(struct store *s, int64_t task, const struct topts *o)
 {
 	struct config *cfg;
-	json_t *sum = NULL, *audit = NULL, *row;
+	json_t *sum = NULL;
 	const char *path;
-	char *cause = NULL;
-	int64_t last = 0, t, now = clock_wall_ms(), wait;
-	size_t i;
-	int k = 0, ok = 0;
+	char *why = NULL;
+	int64_t wait;
+	int ok = 1;
 
 	if (o->force)
 		return 1;
-	if (store_task_summary(s, task, &sum, &cause) != 0 ||
-	    store_audit_list(s, task, &audit, &cause) != 0) {
-		fprintf(stderr, "drover: %s\n", cause);
-		free(cause);
-		goto out;
+	if (store_task_summary(s, task, &sum, &why) != 0) {
+		fprintf(stderr, "drover: %s\n", why);
+		free(why);
+		return 0;
 	}
 	path = json_string_value(json_object_get(sum, "config_path"));
-	if (path == NULL || (cfg = load_config(path, o)) == NULL) {
-		ok = 1;		/* relaunch --all says why; --failed goes on */
-		goto out;
+	/* Without its config, relaunch --all says why; --failed goes on. */
+	if (path != NULL && (cfg = load_config(path, o)) != NULL) {
+		if ((ok = engine_restart_budget(s, task, cfg, &wait,
+		    &why)) != 1) {
+			fprintf(stderr, "drover: %s; %s\n", why, wait > 0 ?
+			    "wait, or --force" : "--force goes beyond it");
+			free(why);
+			ok = 0;
+		}
+		config_free(cfg);
 	}
-	json_array_foreach(audit, i, row) {
-		const char *kind = json_string_value(json_object_get(row,
-		    "kind"));
-
-		if (kind == NULL || strcmp(kind, "relaunch") != 0)
-			continue;
-		t = json_integer_value(json_object_get(row, "t"));
-		if (t != last)	/* one request's rows share their time */
-			k++;
-		last = t;
-	}
-	wait = k > 0 ? (int64_t)cfg->restart_backoff_s * 1000 *
-	    ((int64_t)1 << (k - 1 < 20 ? k - 1 : 20)) : 0;
-	if (k >= cfg->restart_max)
-		fprintf(stderr, "drover: the restart budget is used: %d "
-		    "relaunches of %d (restart.max in %s); --force goes "
-		    "beyond it\n", k, cfg->restart_max, path);
-	else if (now - last < wait)
-		fprintf(stderr, "drover: the last relaunch was %lld s ago; "
-		    "the backoff after %d relaunches is %lld s "
-		    "(restart.backoff_s doubling); wait, or --force\n",
-		    (long long)(now - last) / 1000, k, (long long)wait / 1000);
-	else
-		ok = 1;
-	config_free(cfg);
-out:
 	json_decref(sum);
-	json_decref(audit);
 	return ok;
 }
 

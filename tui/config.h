@@ -120,6 +120,7 @@ struct config {
 	char *secrets_file;		/* NULL if not set; checked 0600 at load */
 	int restart_max;		/* restart budget (relaunches) */
 	int restart_backoff_s;
+	int restart_auto;		/* relaunch --all by itself on failure */
 	struct cfg_stage *stages;
 	size_t nstages;
 	char *text;			/* the task file as read, for the record */

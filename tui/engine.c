@@ -241,6 +241,16 @@ eh_root_cause(struct ehost *h, const char *reason)
 	eatt_note(a, "%s", why);
 	json_decref(data);
 	free(why);
+	if (a->cfg != NULL && a->cfg->restart_auto && a->phase == PH_WATCH) {
+		char *c2 = NULL;
+
+		eatt_note(a, "stopping the other hosts (restart.auto)");
+		if (engine_stop(a->e, a->attempt_id, a->cfg->stages[
+		    a->stage_idx].stop_grace_s, &c2) != 0) {
+			eatt_note(a, "%s", c2);
+			free(c2);
+		}
+	}
 }
 
 /* What an event means for the host's state. Called after the event was
@@ -686,6 +696,15 @@ eatt_free(struct eatt *a)
 	free(a);
 }
 
+static void eatt_remove_later(void *);
+static int auto_restart_schedule(struct eatt *);
+
+static void
+eatt_free_later(struct eatt *a)
+{
+	loop_timer_add(a->e->loop, 0, eatt_remove_later, a);
+}
+
 static void
 eatt_remove_later(void *arg)
 {
@@ -734,6 +753,7 @@ eatt_check_done(struct eatt *a)
 {
 	const char *st = "succeeded";
 	size_t i;
+	int restart;
 
 	if (a->phase == PH_DONE)
 		return;
@@ -751,12 +771,17 @@ eatt_check_done(struct eatt *a)
 			    "failed";
 	}
 	a->phase = PH_DONE;
+	restart = 0;
 	if (strcmp(st, "succeeded") == 0)
 		eatt_next_stage(a);
+	else if (a->have_root)
+		restart = auto_restart_schedule(a);
 	if (a->e->o.done != NULL)
 		a->e->o.done(a->attempt_id, st, a->e->o.arg);
-	/* Sessions and channels are still on the stack: free from the loop. */
-	loop_timer_add(a->e->loop, 0, eatt_remove_later, a);
+	/* Sessions and channels are still on the stack: free from the loop
+	 * (after the restart, which takes its config, when one is due). */
+	if (!restart)
+		eatt_free_later(a);
 }
 
 struct engine *
@@ -819,7 +844,7 @@ engine_active(const struct engine *e)
 	for (i = 0; i < e->natts; i++)
 		if (e->atts[i]->phase != PH_DONE)
 			n++;
-	return n;
+	return n + e->pending_restarts;
 }
 
 int64_t
@@ -1021,6 +1046,114 @@ engine_load(struct engine *e, int64_t task_id, int64_t attempt_id,
 	return rc < 0 ? -1 : 0;
 }
 
+/* ---- the restart budget --------------------------------------------- */
+
+int
+engine_restart_budget(struct store *s, int64_t task, const struct config *cfg,
+    int64_t *wait_ms, char **why)
+{
+	json_t *audit, *row;
+	int64_t last = 0, t, wait, now = clock_wall_ms();
+	size_t i;
+	int k = 0;
+
+	*wait_ms = 0;
+	if (store_audit_list(s, task, &audit, why) != 0)
+		return -1;
+	json_array_foreach(audit, i, row) {
+		const char *kind = json_string_value(json_object_get(row,
+		    "kind"));
+
+		if (kind == NULL || strcmp(kind, "relaunch") != 0)
+			continue;
+		t = json_integer_value(json_object_get(row, "t"));
+		if (t != last)	/* one request's rows share their time */
+			k++;
+		last = t;
+	}
+	json_decref(audit);
+	wait = k > 0 ? (int64_t)cfg->restart_backoff_s * 1000 *
+	    ((int64_t)1 << (k - 1 < 20 ? k - 1 : 20)) : 0;
+	if (k >= cfg->restart_max) {
+		xasprintf(why, "the restart budget is used: %d relaunches of "
+		    "%d (restart.max in %s)", k, cfg->restart_max, cfg->path);
+		return 0;
+	}
+	if (now - last < wait) {
+		*wait_ms = wait - (now - last);
+		xasprintf(why, "the last relaunch was %lld s ago; the backoff "
+		    "after %d relaunches is %lld s (restart.backoff_s "
+		    "doubling)", (long long)(now - last) / 1000, k,
+		    (long long)wait / 1000);
+		return 0;
+	}
+	return 1;
+}
+
+/* restart.auto: the first failure stops the survivors; once the attempt
+ * has ended, a new one starts with the resume arguments, after the
+ * backoff, within the budget. */
+static void
+auto_restart_fire(void *arg)
+{
+	struct eatt *a = arg;
+	struct engine *e = a->e;
+	struct engine_launch l;
+	char *cause = NULL, *why;
+
+	e->pending_restarts--;
+	if (store_request_relaunch(e->store, a->attempt_id,
+	    STORE_RELAUNCH_ATTEMPT, NULL, 0, "engine", "restart.auto",
+	    &cause) != 0) {
+		eatt_note(a, "automatic restart: %s", cause);
+		free(cause);
+		eatt_free_later(a);
+		return;
+	}
+	memset(&l, 0, sizeof l);
+	l.cfg = a->cfg;			/* handed over */
+	a->cfg = NULL;
+	l.stage = a->stage_idx;
+	l.resume = 1;
+	l.task_id = a->task_id;
+	l.parent_attempt = a->attempt_id;
+	xasprintf(&why, "automatic restart after attempt #%lld failed",
+	    (long long)a->attempt_id);
+	l.reason = why;
+	eatt_note(a, "%s", why);
+	if (engine_launch(e, &l, &cause) != 0) {
+		eatt_note(a, "automatic restart: %s", cause);
+		free(cause);
+	}
+	free(why);
+	eatt_free_later(a);
+}
+
+/* Called when an attempt ended failed (or stopped by auto-restart). */
+static int
+auto_restart_schedule(struct eatt *a)
+{
+	int64_t wait = 0;
+	char *why = NULL;
+	int ok;
+
+	if (a->cfg == NULL || !a->cfg->restart_auto || a->task_id == 0)
+		return 0;
+	ok = engine_restart_budget(a->e->store, a->task_id, a->cfg, &wait,
+	    &why);
+	if (ok < 0 || (ok == 0 && wait == 0)) {
+		eatt_note(a, "no automatic restart: %s", why);
+		free(why);
+		return 0;
+	}
+	free(why);
+	eatt_note(a, "restarting all hosts in %lld s (restart.auto)",
+	    (long long)wait / 1000);
+	a->e->pending_restarts++;
+	loop_timer_add(a->e->loop, (uint64_t)wait, auto_restart_fire, a);
+	return 1;
+}
+
 /* ---- stop and relaunch into the same attempt ------------------------ */
 
 int
@@ -1043,10 +1176,11 @@ engine_stop(struct engine *e, int64_t attempt_id, int grace_s, char **cause)
 	for (i = 0; i < a->n; i++) {
 		struct ehost *h = &a->hosts[i];
 
-		if (h->final)
-			continue;
+		/* A failed host may still run its other ranks. */
 		if (h->att != NULL)
 			rchan_write(h->att, line, strlen(line));
+		else if (h->final)
+			continue;
 		else {
 			h->stop_pending = 1;
 			h->stop_grace = grace_s;

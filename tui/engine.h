@@ -77,7 +77,12 @@ int engine_stop(struct engine *, int64_t attempt_id, int grace_s,
  * rank table). */
 int engine_relaunch_failed(struct engine *, int64_t attempt_id,
     char **cause);
-/* How many attempts are being followed. */
+/* The restart budget (restart.max, restart.backoff_s doubling) of a task:
+ * 1 a relaunch may go now; 0 not now (*why; *wait_ms > 0 when waiting
+ * would do); -1 error. */
+int engine_restart_budget(struct store *, int64_t task,
+    const struct config *, int64_t *wait_ms, char **why);
+/* How many attempts are being followed (and restarts scheduled). */
 int engine_active(const struct engine *);
 /* The last attempt a launch recorded (0 before). */
 int64_t engine_last_attempt(const struct engine *);

@@ -102,6 +102,7 @@ struct engine {
 	uint64_t tick;
 	char *tmpdir;			/* local spec files before upload */
 	int64_t last_attempt;
+	int pending_restarts;		/* restart.auto timers running */
 };
 
 /* engine.c, used by engine_launch.c */

@@ -154,3 +154,31 @@ check "the new attempt's hosts: r1 (node 0), r9 (node 1)" sh -c \
 "$DROVER" relaunch --db "$DB" swap --all --replace r7=r8 > /dev/null 2> "$T/swap2.err"
 check "--replace of a host the task does not have: refused, named" \
     grep -q "r7 is not a host of the task" "$T/swap2.err"
+
+# restart.auto: node 1 fails at step 5; drover stops node 0, then starts
+# attempt 2 by itself with the resume arguments (which skip the failure),
+# and follows it to success.
+cat > "$T/auto.yaml" <<YAML
+cluster:
+  hosts: "a[1-2]"
+  transport: local
+  base_dir: $T/runs
+task:
+  name: auto
+  command: >-
+    f=""; [ \${node_rank} = 1 ] && f="--fail-at 5 --exit-code 3";
+    exec python3 $SIM --format mindone --steps 150 --interval 0.02 \$f "\$@"
+  resume_args: [--start, "6"]
+  restart: {auto: true, max: 1, backoff_s: 1}
+YAML
+"$DROVER" launch --follow --db "$DB" "$T/auto.yaml" > /dev/null 2> "$T/auto.err"
+check "restart.auto: launch --follow ends 0 after the restart" test $? = 0
+check "restart.auto: the root cause named" grep -q "gang failure: rank 1 exited 3.* on a2" "$T/auto.err"
+check "restart.auto: the survivor stopped" grep -q "stopping the other hosts (restart.auto)" "$T/auto.err"
+check "restart.auto: attempt 2 started by itself" grep -q "automatic restart after attempt #[0-9]* failed" "$T/auto.err"
+"$DROVER" status --db "$DB" --json auto > "$T/auto.json"
+check "restart.auto: attempt 2 succeeded" jq -e '.task.attempt == 2 and .task.state == "succeeded"' "$T/auto.json"
+first=$("$DROVER" metrics --db "$DB" auto --host a2 --format jsonl | jq -s '[.[] | select(.attempt == 2) | .step] | min')
+check "restart.auto: attempt 2 resumed at step 6 ($first)" test "$first" = 6
+last1=$("$DROVER" metrics --db "$DB" auto --host a1 --format jsonl | jq -s '[.[] | select(.attempt == 1) | .step] | max')
+check "restart.auto: node 0 of attempt 1 was stopped early (last step $last1)" test "$last1" -lt 150
