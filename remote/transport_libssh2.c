@@ -834,9 +834,15 @@ l2_close(struct rconn *conn)
 		libssh2_agent_free(l2->agent);
 	}
 	if (l2->s != NULL) {
-		/* Best effort, without waiting: the peer may be gone. */
+		/* Best effort, without waiting: the peer may be gone. A
+		 * non-blocking session_free returns EAGAIN, freeing nothing,
+		 * while its channels' closes cannot be sent: with the socket
+		 * shut down every send fails at once and the free completes. */
 		libssh2_session_disconnect(l2->s, "drover closing");
-		libssh2_session_free(l2->s);
+		shutdown(l2->fd, SHUT_RDWR);
+		for (int i = 0; i < 100 && libssh2_session_free(l2->s) ==
+		    LIBSSH2_ERROR_EAGAIN; i++)
+			;
 	}
 	close(l2->fd);
 	free(l2->authlist);

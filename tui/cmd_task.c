@@ -303,7 +303,13 @@ run_new(struct store *s, const struct topts *o, int follow)
 static void
 run_free(struct run *r)
 {
+	int i;
+
 	engine_free(r->e);
+	/* Connections closed from inside their own callbacks are freed by
+	 * zero-delay timers; let those run before the loop goes. */
+	for (i = 0; i < 8; i++)
+		loop_run_once(r->loop, 0);
 	loop_free(r->loop);
 	free(r);
 }
