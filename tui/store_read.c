@@ -419,14 +419,13 @@ store_task_summary(struct store *s, int64_t task_id, json_t **out,
 	int began = store_read_begin(s), rc;
 
 	*out = read_summary(s, task_id, &rc);
-	store_read_end(s, began);
-	if (*out != NULL)
-		return 0;
-	if (rc == SQLITE_DONE)
+	/* The message first: ending the read transaction clears it. */
+	if (*out == NULL && rc == SQLITE_DONE)
 		xasprintf(cause, "no task #%lld", (long long)task_id);
-	else
+	else if (*out == NULL)
 		*cause = store_err(s, rc, "reading a task's summary");
-	return -1;
+	store_read_end(s, began);
+	return *out != NULL ? 0 : -1;
 }
 
 int
