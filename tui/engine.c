@@ -167,6 +167,37 @@ eh_agent_words(const char *agent_dir)
 	return out;
 }
 
+/* `drover-agent run` on the spec at the remote path spec, the secrets
+ * (the only way they travel) on its stdin; fn gets the outcome. */
+int
+eh_run_agent(struct ehost *h, const char *spec, ehost_op_fn fn)
+{
+	char *secrets, *q, *cmd;
+	int rc;
+
+	secrets = h->a->secrets != NULL ? json_dumps(h->a->secrets,
+	    JSON_COMPACT) : xstrdup("{}");
+	q = remote_quote_arg(spec);
+	xasprintf(&cmd, "%s run --secrets-stdin %s", h->agent, q);
+	rc = eh_op(h, cmd, secrets, strlen(secrets), fn);
+	explicit_bzero(secrets, strlen(secrets));
+	free(secrets);
+	free(cmd);
+	free(q);
+	return rc;
+}
+
+/* A stop command on the host's attach channel (ends what runs there). */
+static void
+eh_send_stop(struct ehost *h, int grace_s)
+{
+	struct proto_cmd pc = { .kind = PROTO_CMD_STOP, .grace_s = grace_s };
+	char *line = proto_cmd_encode(&pc);
+
+	rchan_write(h->att, line, strlen(line));
+	free(line);
+}
+
 /* ---- ingest ----------------------------------------------------------- */
 
 static void eh_detach(struct ehost *);
@@ -501,11 +532,7 @@ eh_attach(struct ehost *h)
 	h->att = rconn_exec(c, cmd, att_data, att_done, h);
 	free(cmd);
 	if (h->stop_pending) {
-		char line[64];
-
-		snprintf(line, sizeof line, "{\"cmd\":\"stop\",\"grace_s\":%d}\n",
-		    h->stop_grace);
-		rchan_write(h->att, line, strlen(line));
+		eh_send_stop(h, h->stop_grace);
 		h->stop_pending = 0;
 	}
 }
@@ -1160,7 +1187,6 @@ int
 engine_stop(struct engine *e, int64_t attempt_id, int grace_s, char **cause)
 {
 	struct eatt *a = engine_find(e, attempt_id);
-	char line[64];
 	size_t i;
 
 	if (a == NULL) {
@@ -1171,14 +1197,12 @@ engine_stop(struct engine *e, int64_t attempt_id, int grace_s, char **cause)
 	if (store_request_stop(e->store, attempt_id, 0, grace_s, e->o.actor,
 	    "stop requested", cause) != 0)
 		return -1;
-	snprintf(line, sizeof line, "{\"cmd\":\"stop\",\"grace_s\":%d}\n",
-	    grace_s);
 	for (i = 0; i < a->n; i++) {
 		struct ehost *h = &a->hosts[i];
 
 		/* A failed host may still run its other ranks. */
 		if (h->att != NULL)
-			rchan_write(h->att, line, strlen(line));
+			eh_send_stop(h, grace_s);
 		else if (h->final)
 			continue;
 		else {
@@ -1244,9 +1268,7 @@ relaunch_started(struct ehost *h, int status, const char *error)
 static void
 eh_relaunch_kick(struct ehost *h)
 {
-	struct eatt *a = h->a;
-	char *secrets, *spec, *q, *cmd;
-	char line[64];
+	char *spec;
 
 	if (!h->relaunch_pending || h->op != NULL)
 		return;
@@ -1258,9 +1280,7 @@ eh_relaunch_kick(struct ehost *h)
 		return;			/* the session's "up" comes back here */
 	if (h->att != NULL) {
 		if (!h->relaunch_stop_sent) {
-			snprintf(line, sizeof line,
-			    "{\"cmd\":\"stop\",\"grace_s\":%d}\n", 10);
-			rchan_write(h->att, line, strlen(line));
+			eh_send_stop(h, 10);
 			h->relaunch_stop_sent = 1;
 		}
 		return;			/* att_done comes back here */
@@ -1270,18 +1290,11 @@ eh_relaunch_kick(struct ehost *h)
 		return;
 	}
 	h->relaunch_stop_sent = 0;
-	secrets = a->secrets != NULL ? json_dumps(a->secrets, JSON_COMPACT) :
-	    xstrdup("{}");
 	xasprintf(&spec, "%s/spec.json", h->run_dir);
-	q = remote_quote_arg(spec);
-	xasprintf(&cmd, "%s run --secrets-stdin %s", h->agent, q);
 	eh_note(h, "starting", "relaunching into the same attempt");
-	if (eh_op(h, cmd, secrets, strlen(secrets), relaunch_started) != 0)
+	if (eh_run_agent(h, spec, relaunch_started) != 0)
 		relaunch_started(h, -1, "not connected");
-	free(cmd);
-	free(q);
 	free(spec);
-	free(secrets);
 }
 
 int

@@ -110,6 +110,7 @@ void eh_note(struct ehost *, const char *state, const char *reason);
 int eh_set_state(struct ehost *, const char *state, const char *reason);
 int eh_op(struct ehost *, const char *command, const char *in, size_t inlen,
     ehost_op_fn);
+int eh_run_agent(struct ehost *, const char *spec, ehost_op_fn);
 void eh_attach(struct ehost *);
 void eh_session_open(struct ehost *, int retry_first);
 void eh_set_drained(struct ehost *);

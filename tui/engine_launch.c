@@ -380,14 +380,33 @@ started(struct ehost *h, int status, const char *error)
 	start_settled(h, 1);
 }
 
+/* The spec's file on this machine before its upload, and on the host. */
+static char *
+spec_local_path(const struct ehost *h)
+{
+	char *p;
+
+	xasprintf(&p, "%s/%lld-%zu.json", h->a->e->tmpdir,
+	    (long long)h->a->attempt_id, h->idx);
+	return p;
+}
+
+static char *
+spec_remote_path(const struct ehost *h)
+{
+	char *p;
+
+	xasprintf(&p, "%s/.drover/specs/%s-%d-%s.json", h->home,
+	    h->a->plan->run_task, h->a->number, h->name);
+	return p;
+}
+
 static void
 spec_uploaded(struct rconn *c, int skipped, const char *error, void *arg)
 {
 	struct ehost *h = arg;
-	char *secrets, *q, *cmd, *path;
+	char *path = spec_local_path(h);
 
-	xasprintf(&path, "%s/%lld-%zu.json", h->a->e->tmpdir,
-	    (long long)h->a->attempt_id, h->idx);
 	unlink(path);
 	free(path);
 	if (error != NULL) {
@@ -395,17 +414,9 @@ spec_uploaded(struct rconn *c, int skipped, const char *error, void *arg)
 		return;
 	}
 	eh_set_state(h, "starting", NULL);
-	xasprintf(&path, "%s/.drover/specs/%s-%d-%s.json", h->home,
-	    h->a->plan->run_task, h->a->number, h->name);
-	q = remote_quote_arg(path);
-	xasprintf(&cmd, "%s run --secrets-stdin %s", h->agent, q);
-	secrets = h->a->secrets != NULL ? json_dumps(h->a->secrets,
-	    JSON_COMPACT) : xstrdup("{}");
-	if (eh_op(h, cmd, secrets, strlen(secrets), started) != 0)
+	path = spec_remote_path(h);
+	if (eh_run_agent(h, path, started) != 0)
 		start_fail(h, "cannot start the agent", "not connected");
-	free(secrets);
-	free(cmd);
-	free(q);
 	free(path);
 }
 
@@ -421,8 +432,7 @@ agent_uploaded(struct rconn *c, int skipped, const char *error, void *arg)
 		start_fail(h, "cannot push the agent", error);
 		return;
 	}
-	xasprintf(&local, "%s/%lld-%zu.json", h->a->e->tmpdir,
-	    (long long)h->a->attempt_id, h->idx);
+	local = spec_local_path(h);
 	text = json_dumps(spec, JSON_INDENT(1) | JSON_SORT_KEYS);
 	if (file_write_atomic(local, text, strlen(text), 0600, &cause) != 0) {
 		start_fail(h, "cannot write the job spec", cause);
@@ -432,8 +442,7 @@ agent_uploaded(struct rconn *c, int skipped, const char *error, void *arg)
 		return;
 	}
 	free(text);
-	xasprintf(&remote, "%s/.drover/specs/%s-%d-%s.json", h->home,
-	    h->a->plan->run_task, h->a->number, h->name);
+	remote = spec_remote_path(h);
 	rconn_upload(c, local, remote, 0600, spec_uploaded, h);
 	free(local);
 	free(remote);
