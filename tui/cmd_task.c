@@ -262,6 +262,15 @@ run_signal(int sig, void *arg)
 	loop_stop(r->loop);
 }
 
+/* Who decides, for the audit log. */
+static const char *
+actor_name(void)
+{
+	const char *u = getenv("USER");
+
+	return u != NULL && *u != '\0' ? u : "user";
+}
+
 static struct run *
 run_new(struct store *s, const struct topts *o, int follow)
 {
@@ -273,7 +282,7 @@ run_new(struct store *s, const struct topts *o, int follow)
 	r->loop = loop_new();
 	r->follow = follow;
 	memset(&eo, 0, sizeof eo);
-	eo.actor = getenv("USER") != NULL ? getenv("USER") : "user";
+	eo.actor = actor_name();
 	if (getenv("DROVER_AGENT_DIR") != NULL)
 		snprintf(agent_dir, sizeof agent_dir, "%s",
 		    getenv("DROVER_AGENT_DIR"));
@@ -916,33 +925,13 @@ out:
 	return rc;
 }
 
-/* relaunch --all: the config again (edits take effect), hosts excluded
- * or replaced, a new attempt with the resume arguments. */
+/* relaunch --all's --replace and --exclude, on the task's config; -1
+ * (said why) when one names no host of the task or none is left. */
 static int
-relaunch_all(struct run *r, struct store *s, const struct topts *o,
-    int64_t task, int64_t attempt)
+relaunch_hosts(struct config *cfg, const struct topts *o)
 {
-	struct engine_launch l;
-	struct config *cfg;
-	json_t *sum = NULL;
-	const char *path;
-	char *cause = NULL;
 	size_t i, j, k;
 
-	if (store_task_summary(s, task, &sum, &cause) != 0) {
-		fprintf(stderr, "drover: %s\n", cause);
-		free(cause);
-		return -1;
-	}
-	path = json_string_value(json_object_get(sum, "config_path"));
-	if (path == NULL || (cfg = load_config(path, o)) == NULL) {
-		if (path == NULL)
-			fprintf(stderr, "drover: the task has no config file "
-			    "to relaunch from\n");
-		json_decref(sum);
-		return -1;
-	}
-	json_decref(sum);
 	for (i = 0; i < o->nreplace; i++) {
 		char *old = xstrdup(o->replace[i]), *nw = strchr(old, '=');
 
@@ -954,7 +943,6 @@ relaunch_all(struct run *r, struct store *s, const struct topts *o,
 			fprintf(stderr, "drover: --replace %s: %s is not a host "
 			    "of the task\n", o->replace[i], old);
 			free(old);
-			config_free(cfg);
 			return -1;
 		}
 		free(cfg->cluster.hosts[j]);
@@ -972,7 +960,6 @@ relaunch_all(struct run *r, struct store *s, const struct topts *o,
 		if (k == cfg->cluster.nhosts) {
 			fprintf(stderr, "drover: --exclude %s: not a host of "
 			    "the task\n", o->exclude[i]);
-			config_free(cfg);
 			return -1;
 		}
 		cfg->cluster.nhosts = k;
@@ -980,12 +967,22 @@ relaunch_all(struct run *r, struct store *s, const struct topts *o,
 	}
 	if (cfg->cluster.nhosts == 0) {
 		fprintf(stderr, "drover: no host left\n");
-		config_free(cfg);
 		return -1;
 	}
+	return 0;
+}
+
+/* relaunch --all: recorded, then a new attempt with the resume arguments
+ * on the config's hosts. Takes cfg over. */
+static int
+relaunch_all(struct run *r, struct store *s, int64_t task, int64_t attempt,
+    struct config *cfg)
+{
+	struct engine_launch l;
+	char *cause = NULL;
+
 	if (store_request_relaunch(s, attempt, STORE_RELAUNCH_ATTEMPT, NULL, 0,
-	    getenv("USER") != NULL ? getenv("USER") : "user",
-	    "relaunch --all", &cause) != 0) {
+	    actor_name(), "relaunch --all", &cause) != 0) {
 		fprintf(stderr, "drover: %s\n", cause);
 		free(cause);
 		config_free(cfg);
@@ -1011,36 +1008,48 @@ relaunch_all(struct run *r, struct store *s, const struct topts *o,
  * double keypress, a script in a loop). --force goes past both.
  */
 static int
-restart_budget_ok(struct store *s, int64_t task, const struct topts *o)
+restart_budget_ok(struct store *s, int64_t task, const struct config *cfg,
+    const struct topts *o)
 {
-	struct config *cfg;
-	json_t *sum = NULL;
-	const char *path;
 	char *why = NULL;
 	int64_t wait;
-	int ok = 1;
 
-	if (o->force)
+	/* Without its config, relaunch --all says why; --failed goes on. */
+	if (o->force || cfg == NULL)
 		return 1;
-	if (store_task_summary(s, task, &sum, &why) != 0) {
-		fprintf(stderr, "drover: %s\n", why);
-		free(why);
-		return 0;
+	if (engine_restart_budget(s, task, cfg, &wait, &why) == 1)
+		return 1;
+	fprintf(stderr, "drover: %s; %s\n", why, wait > 0 ?
+	    "wait, or --force" : "--force goes beyond it");
+	free(why);
+	return 0;
+}
+
+/* The task's config file, read again with this command's --set (edits
+ * take effect); NULL when it has none (*had_path 0) or it does not load
+ * (the errors printed). */
+static struct config *
+task_config(struct store *s, int64_t task, const struct topts *o,
+    int *had_path)
+{
+	struct config *cfg = NULL;
+	json_t *sum;
+	const char *path;
+	char *cause = NULL;
+
+	*had_path = 0;
+	if (store_task_summary(s, task, &sum, &cause) != 0) {
+		fprintf(stderr, "drover: %s\n", cause);
+		free(cause);
+		return NULL;
 	}
 	path = json_string_value(json_object_get(sum, "config_path"));
-	/* Without its config, relaunch --all says why; --failed goes on. */
-	if (path != NULL && (cfg = load_config(path, o)) != NULL) {
-		if ((ok = engine_restart_budget(s, task, cfg, &wait,
-		    &why)) != 1) {
-			fprintf(stderr, "drover: %s; %s\n", why, wait > 0 ?
-			    "wait, or --force" : "--force goes beyond it");
-			free(why);
-			ok = 0;
-		}
-		config_free(cfg);
+	if (path != NULL) {
+		*had_path = 1;
+		cfg = load_config(path, o);
 	}
 	json_decref(sum);
-	return ok;
+	return cfg;
 }
 
 int
@@ -1053,8 +1062,9 @@ cmd_relaunch(int argc, char **argv)
 	struct store *s;
 	struct run *r;
 	int64_t task, attempt;
+	struct config *cfg;
 	char *cause = NULL;
-	int a, rc = 1;
+	int a, i, had_path, rc = 1;
 
 	if ((a = topts_parse(argc, argv, &o, usage, 1, 1)) < 0)
 		return 2;
@@ -1068,7 +1078,15 @@ cmd_relaunch(int argc, char **argv)
 		topts_free(&o);
 		return 1;
 	}
-	if (!restart_budget_ok(s, task, &o)) {
+	/* Read once, before anything is stopped: --all cannot go on without
+	 * it, and the budget comes from it. */
+	cfg = task_config(s, task, &o, &had_path);
+	if ((o.all && (cfg == NULL || relaunch_hosts(cfg, &o) != 0)) ||
+	    !restart_budget_ok(s, task, cfg, &o)) {
+		if (o.all && cfg == NULL && !had_path)
+			fprintf(stderr, "drover: the task has no config file "
+			    "to relaunch from\n");
+		config_free(cfg);
 		store_close(s);
 		topts_free(&o);
 		return 1;
@@ -1102,13 +1120,16 @@ cmd_relaunch(int argc, char **argv)
 			r->follow = o.follow;
 		}
 		r->end_state = NULL;
-		if (relaunch_all(r, s, &o, task, attempt) != 0)
+		i = relaunch_all(r, s, task, attempt, cfg);
+		cfg = NULL;	/* relaunch_all took it */
+		if (i != 0)
 			goto out;
 	}
 	loop_run(r->loop);
 	rc = r->interrupted ? 1 : o.follow ? (r->end_state != NULL &&
 	    strcmp(r->end_state, "succeeded") == 0 ? 0 : 1) : 0;
 out:
+	config_free(cfg);
 	run_free(r);
 	store_close(s);
 	topts_free(&o);
