@@ -403,8 +403,7 @@ att_line(const char *p, size_t n, void *arg)
 	if (proto_get_int(ev, "seq", &seq) != 0) {
 		if (type != NULL && strcmp(type, "hello") == 0 &&
 		    strcmp(h->state, "lost") == 0)
-			eh_set_state(h, h->last_step >= 0 ? "running" :
-			    "running", "agent reachable again");
+			eh_set_state(h, "running", "agent reachable again");
 		else if (type != NULL && strcmp(type, "error") == 0)
 			eatt_note(h->a, "%s: agent: %s", h->name,
 			    json_string_value(json_object_get(ev, "msg")));

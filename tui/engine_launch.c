@@ -304,7 +304,7 @@ out:
 /* ---- push and start ------------------------------------------------- */
 
 static void
-start_settled(struct ehost *h, int ok)
+start_settled(struct ehost *h)
 {
 	struct eatt *a = h->a;
 	size_t i;
@@ -327,7 +327,6 @@ start_settled(struct ehost *h, int ok)
 	if (a->e->o.started != NULL)
 		a->e->o.started(a->attempt_id, started, failed, a->e->o.arg);
 	eatt_check_done(a);
-	(void)ok;
 }
 
 static void
@@ -338,7 +337,7 @@ start_fail(struct ehost *h, const char *what, const char *detail)
 	xasprintf(&why, "%s: %.400s", what, detail != NULL ? detail : "?");
 	eh_set_state(h, "failed", why);
 	free(why);
-	start_settled(h, 0);
+	start_settled(h);
 }
 
 static void
@@ -377,7 +376,7 @@ started(struct ehost *h, int status, const char *error)
 	h->last_step = -1;
 	h->watch_since = clock_mono_ms();
 	eh_attach(h);
-	start_settled(h, 1);
+	start_settled(h);
 }
 
 /* The spec's file on this machine before its upload, and on the host. */
@@ -461,7 +460,7 @@ launch_push(struct ehost *h)
 		eh_set_state(h, "running", "started by mpirun from node 0");
 		h->passive = 1;
 		h->final = 1;
-		start_settled(h, 1);
+		start_settled(h);
 		return;
 	}
 	eh_set_state(h, "pushing", NULL);
