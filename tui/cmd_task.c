@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "plan.h"
 #include "store.h"
+#include "console.h"
 
 /* Options every manager command shares. */
 struct topts {
@@ -262,42 +263,16 @@ run_signal(int sig, void *arg)
 	loop_stop(r->loop);
 }
 
-/* Who decides, for the audit log. */
-static const char *
-actor_name(void)
-{
-	const char *u = getenv("USER");
-
-	return u != NULL && *u != '\0' ? u : "user";
-}
-
 static struct run *
 run_new(struct store *s, const struct topts *o, int follow)
 {
 	struct run *r = xcalloc(1, sizeof *r);
 	struct engine_opts eo;
-	static char agent_dir[4096];
-	char *self, *slash;
 
 	r->loop = loop_new();
 	r->follow = follow;
-	memset(&eo, 0, sizeof eo);
-	eo.actor = actor_name();
-	if (getenv("DROVER_AGENT_DIR") != NULL)
-		snprintf(agent_dir, sizeof agent_dir, "%s",
-		    getenv("DROVER_AGENT_DIR"));
-	else if ((self = realpath("/proc/self/exe", NULL)) != NULL) {
-		if ((slash = strrchr(self, '/')) != NULL)
-			*slash = '\0';
-		snprintf(agent_dir, sizeof agent_dir, "%s", self);
-		free(self);
-	}
-	eo.agent_dir = agent_dir;
+	engine_opts_init(&eo);
 	eo.accept_new = o->accept_new;
-	if (getenv("DROVER_SILENCE_S") != NULL)
-		eo.silence_s = atoi(getenv("DROVER_SILENCE_S"));
-	if (getenv("DROVER_KEEPALIVE_S") != NULL)
-		eo.keepalive_s = atoi(getenv("DROVER_KEEPALIVE_S"));
 	eo.note = run_note;
 	eo.started = run_started;
 	eo.done = run_done;
@@ -384,11 +359,8 @@ cmd_plan(int argc, char **argv)
 	static const char usage[] = "plan CONFIG [--set KEY=VALUE]... "
 	    "[--hosts RANGE] [--stage NAME] [--json]";
 	struct topts o;
-	struct plan_opts po;
 	struct config *cfg;
-	struct plan *p;
-	json_t *secrets = NULL;
-	char **names = NULL, *cause = NULL, *text;
+	char *cause = NULL, *text;
 	int i, ok, rc = 1;
 	size_t stage;
 
@@ -401,47 +373,15 @@ cmd_plan(int argc, char **argv)
 	stage = find_stage(cfg, o.stage, &ok);
 	if (!ok)
 		goto out;
-	memset(&po, 0, sizeof po);
-	po.attempt = 1;
-	/* Only the names of the secrets are shown. */
-	if (cfg->secrets_file != NULL &&
-	    (secrets = secrets_load(cfg->secrets_file, &cause)) == NULL) {
+	if ((text = plan_preview(cfg, stage, o.json, &cause)) == NULL) {
 		fprintf(stderr, "drover: %s\n", cause);
 		free(cause);
 		goto out;
 	}
-	if (secrets != NULL) {
-		const char *k;
-		json_t *v;
-		size_t n = 0;
-
-		names = xcalloc(json_object_size(secrets) + 1, sizeof *names);
-		json_object_foreach(secrets, k, v)
-			names[n++] = (char *)k;
-		po.secret_names = names;
-	}
-	if ((p = plan_build(cfg, stage, &po, &cause)) == NULL) {
-		fprintf(stderr, "drover: %s\n", cause);
-		free(cause);
-		goto out;
-	}
-	if (o.json) {
-		json_t *j = plan_to_json(p, &po);
-
-		text = json_dumps(j, JSON_INDENT(2));
-		printf("%s\n", text);
-		free(text);
-		json_decref(j);
-	} else {
-		text = plan_format_text(p, &po);
-		fputs(text, stdout);
-		free(text);
-	}
-	plan_free(p);
+	fputs(text, stdout);
+	free(text);
 	rc = 0;
 out:
-	free(names);
-	json_decref(secrets);
 	config_free(cfg);
 	topts_free(&o);
 	return rc;
@@ -449,16 +389,6 @@ out:
 
 /* ---- ls and status ---------------------------------------------------- */
 
-static void
-fmt_num(char *buf, size_t len, const json_t *v, const char *fmt)
-{
-	if (json_is_number(v))
-		snprintf(buf, len, fmt, json_number_value(v));
-	else if (json_is_string(v))
-		snprintf(buf, len, "%s", json_string_value(v));
-	else
-		snprintf(buf, len, "-");
-}
 
 static void
 print_task_row(const json_t *t)
@@ -561,50 +491,6 @@ open_task(const struct topts *o, int mode, const char *ref, int64_t *task,
 	return s;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * Stragglers: each host's latest step time against the median of the
- * other hosts' (a ratio, "straggler" in each host's object; 1.0 = as fast
- * as the others). Hosts without a finite step time get none.
- */
-static void
-hosts_add_straggler(json_t *hosts)
-{
-	size_t i, j, n = json_array_size(hosts), k;
-	double *v = xcalloc(n + 1, sizeof *v), mine, med;
-	json_t *h, *st;
-
-	json_array_foreach(hosts, i, h) {
-		st = json_object_get(json_object_get(h, "metric"),
-		    "step_time_ms");
-		if (!json_is_number(st) || json_number_value(st) <= 0)
-			continue;
-		mine = json_number_value(st);
-		for (j = k = 0; j < n; j++) {
-			json_t *o = json_object_get(json_object_get(
-			    json_array_get(hosts, j), "metric"),
-			    "step_time_ms");
-
-			if (j != i && json_is_number(o) &&
-			    json_number_value(o) > 0)
-				v[k++] = json_number_value(o);
-		}
-		if (k == 0)
-			continue;
-		qsort(v, k, sizeof *v, cmp_double);
-		med = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
-		json_object_set_new(h, "straggler", json_real(mine / med));
-	}
-	free(v);
-}
-
 int
 cmd_task_status(int argc, char **argv)
 {
@@ -633,7 +519,7 @@ cmd_task_status(int argc, char **argv)
 		goto out;
 	}
 	if (hosts != NULL)
-		hosts_add_straggler(hosts);
+		model_hosts_straggler(hosts);
 	if (o.json) {
 		out = json_pack("{s:O, s:O, s:O}", "task", sum, "hosts",
 		    hosts != NULL ? hosts : json_null(), "events", audit);
@@ -692,89 +578,6 @@ out:
 
 /* ---- metrics ---------------------------------------------------------- */
 
-static void
-print_double(FILE *f, double v, int has)
-{
-	if (!has)
-		return;
-	if (isnan(v))
-		fputs("nan", f);
-	else if (isinf(v))
-		fputs(v > 0 ? "inf" : "-inf", f);
-	else
-		fprintf(f, "%.9g", v);
-}
-
-static int
-metric_csv(const struct store_metric *m, void *arg)
-{
-	printf("%d,%s,%d,%lld,", m->attempt, m->host, m->rank,
-	    (long long)m->step);
-	if (m->has & STORE_HAS_TOTAL)
-		printf("%lld", (long long)m->total_steps);
-	putchar(',');
-	if (m->has & STORE_HAS_EPOCH)
-		printf("%lld", (long long)m->epoch);
-	putchar(',');
-	print_double(stdout, m->loss, m->has & STORE_HAS_LOSS);
-	putchar(',');
-	print_double(stdout, m->lr, m->has & STORE_HAS_LR);
-	putchar(',');
-	print_double(stdout, m->step_time_ms, m->has & STORE_HAS_STEP_TIME);
-	putchar(',');
-	print_double(stdout, m->samples_per_s, m->has & STORE_HAS_SAMPLES);
-	printf(",%lld,%lld\n", (long long)m->t, (long long)m->seq);
-	return 0;
-}
-
-static json_t *
-json_num(double v)
-{
-	if (isnan(v))
-		return json_string("nan");
-	if (isinf(v))
-		return json_string(v > 0 ? "inf" : "-inf");
-	return json_real(v);
-}
-
-static int
-metric_jsonl(const struct store_metric *m, void *arg)
-{
-	json_t *j = json_pack("{s:i, s:s, s:i, s:I, s:I, s:I}", "attempt",
-	    m->attempt, "host", m->host, "rank", m->rank, "step",
-	    (json_int_t)m->step, "t", (json_int_t)m->t, "seq",
-	    (json_int_t)m->seq);
-	char *text;
-
-	if (m->has & STORE_HAS_TOTAL)
-		json_object_set_new(j, "total_steps",
-		    json_integer(m->total_steps));
-	if (m->has & STORE_HAS_EPOCH)
-		json_object_set_new(j, "epoch", json_integer(m->epoch));
-	if (m->has & STORE_HAS_LOSS)
-		json_object_set_new(j, "loss", json_num(m->loss));
-	if (m->has & STORE_HAS_LR)
-		json_object_set_new(j, "lr", json_num(m->lr));
-	if (m->has & STORE_HAS_STEP_TIME)
-		json_object_set_new(j, "step_time_ms",
-		    json_num(m->step_time_ms));
-	if (m->has & STORE_HAS_SAMPLES)
-		json_object_set_new(j, "samples_per_s",
-		    json_num(m->samples_per_s));
-	if (m->extras != NULL) {
-		json_t *x = json_loads(m->extras, 0, NULL);
-
-		if (json_is_object(x))
-			json_object_update(j, x);
-		json_decref(x);
-	}
-	text = json_dumps(j, JSON_COMPACT);
-	printf("%s\n", text);
-	free(text);
-	json_decref(j);
-	return 0;
-}
-
 int
 cmd_metrics(int argc, char **argv)
 {
@@ -799,11 +602,7 @@ cmd_metrics(int argc, char **argv)
 		topts_free(&o);
 		return 1;
 	}
-	if (csv)
-		printf("attempt,host,rank,step,total_steps,epoch,loss,lr,"
-		    "step_time_ms,samples_per_s,t,seq\n");
-	if (store_metrics_each(s, task, o.host, csv ? metric_csv :
-	    metric_jsonl, NULL, &cause) != 0) {
+	if (metrics_write(s, task, o.host, csv, stdout, &cause) != 0) {
 		fprintf(stderr, "drover: %s\n", cause);
 		free(cause);
 		goto out;
@@ -930,46 +729,14 @@ out:
 static int
 relaunch_hosts(struct config *cfg, const struct topts *o)
 {
-	size_t i, j, k;
+	char *cause = NULL;
 
-	for (i = 0; i < o->nreplace; i++) {
-		char *old = xstrdup(o->replace[i]), *nw = strchr(old, '=');
-
-		*nw++ = '\0';
-		for (j = 0; j < cfg->cluster.nhosts; j++)
-			if (strcmp(cfg->cluster.hosts[j], old) == 0)
-				break;
-		if (j == cfg->cluster.nhosts) {
-			fprintf(stderr, "drover: --replace %s: %s is not a host "
-			    "of the task\n", o->replace[i], old);
-			free(old);
-			return -1;
-		}
-		free(cfg->cluster.hosts[j]);
-		cfg->cluster.hosts[j] = xstrdup(nw);
-		free(old);
-	}
-	for (i = 0; i < o->nexclude; i++) {
-		for (j = k = 0; j < cfg->cluster.nhosts; j++) {
-			if (strcmp(cfg->cluster.hosts[j], o->exclude[i]) == 0) {
-				free(cfg->cluster.hosts[j]);
-				continue;
-			}
-			cfg->cluster.hosts[k++] = cfg->cluster.hosts[j];
-		}
-		if (k == cfg->cluster.nhosts) {
-			fprintf(stderr, "drover: --exclude %s: not a host of "
-			    "the task\n", o->exclude[i]);
-			return -1;
-		}
-		cfg->cluster.nhosts = k;
-		cfg->cluster.hosts[k] = NULL;
-	}
-	if (cfg->cluster.nhosts == 0) {
-		fprintf(stderr, "drover: no host left\n");
-		return -1;
-	}
-	return 0;
+	if (config_hosts_edit(cfg, o->replace, o->nreplace, o->exclude,
+	    o->nexclude, &cause) == 0)
+		return 0;
+	fprintf(stderr, "drover: %s\n", cause);
+	free(cause);
+	return -1;
 }
 
 /* relaunch --all: recorded, then a new attempt with the resume arguments
@@ -982,7 +749,7 @@ relaunch_all(struct run *r, struct store *s, int64_t task, int64_t attempt,
 	char *cause = NULL;
 
 	if (store_request_relaunch(s, attempt, STORE_RELAUNCH_ATTEMPT, NULL, 0,
-	    actor_name(), "relaunch --all", &cause) != 0) {
+	    engine_actor(), "relaunch --all", &cause) != 0) {
 		fprintf(stderr, "drover: %s\n", cause);
 		free(cause);
 		config_free(cfg);

@@ -747,3 +747,53 @@ config_free(struct config *cfg)
 	strv_free(cfg->sets);
 	free(cfg);
 }
+
+int
+config_hosts_edit(struct config *cfg, char *const *replace, size_t nreplace,
+    char *const *exclude, size_t nexclude, char **cause)
+{
+	size_t i, j, k;
+	const char *nw;
+
+	for (i = 0; i < nreplace; i++) {
+		if ((nw = strchr(replace[i], '=')) == NULL || nw[1] == '\0') {
+			xasprintf(cause, "replace %s: expected OLD=NEW",
+			    replace[i]);
+			return -1;
+		}
+		for (j = 0; j < cfg->cluster.nhosts; j++)
+			if (strncmp(cfg->cluster.hosts[j], replace[i],
+			    (size_t)(nw - replace[i])) == 0 &&
+			    cfg->cluster.hosts[j][nw - replace[i]] == '\0')
+				break;
+		if (j == cfg->cluster.nhosts) {
+			xasprintf(cause, "replace %s: %.*s is not a host of "
+			    "the task", replace[i], (int)(nw - replace[i]),
+			    replace[i]);
+			return -1;
+		}
+		free(cfg->cluster.hosts[j]);
+		cfg->cluster.hosts[j] = xstrdup(nw + 1);
+	}
+	for (i = 0; i < nexclude; i++) {
+		for (j = k = 0; j < cfg->cluster.nhosts; j++) {
+			if (strcmp(cfg->cluster.hosts[j], exclude[i]) == 0) {
+				free(cfg->cluster.hosts[j]);
+				continue;
+			}
+			cfg->cluster.hosts[k++] = cfg->cluster.hosts[j];
+		}
+		if (k == cfg->cluster.nhosts) {
+			xasprintf(cause, "exclude %s: not a host of the task",
+			    exclude[i]);
+			return -1;
+		}
+		cfg->cluster.nhosts = k;
+		cfg->cluster.hosts[k] = NULL;
+	}
+	if (cfg->cluster.nhosts == 0) {
+		xasprintf(cause, "no host left");
+		return -1;
+	}
+	return 0;
+}

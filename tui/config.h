@@ -152,4 +152,9 @@ void cfg_mark_format(const struct cfg_mark *, char *buf, size_t len);
  * lookup returns NULL for an unknown name -> error. */
 int cfg_expand(const char *in, const char *(*lookup)(const char *name, void *arg), void *arg, char **out, char **cause);
 
+/* Relaunch edits of the cluster's hosts: OLD=NEW replacements, then
+ * exclusions; -1 (*cause) when one names no host or none is left. */
+int config_hosts_edit(struct config *, char *const *replace,
+    size_t nreplace, char *const *exclude, size_t nexclude, char **cause);
+
 #endif

@@ -810,6 +810,38 @@ eatt_check_done(struct eatt *a)
 		eatt_free_later(a);
 }
 
+const char *
+engine_actor(void)
+{
+	const char *u = getenv("USER");
+
+	return u != NULL && *u != '\0' ? u : "user";
+}
+
+void
+engine_opts_init(struct engine_opts *eo)
+{
+	static char agent_dir[4096];
+	char *self, *slash;
+
+	memset(eo, 0, sizeof *eo);
+	eo->actor = engine_actor();
+	if (getenv("DROVER_AGENT_DIR") != NULL)
+		snprintf(agent_dir, sizeof agent_dir, "%s",
+		    getenv("DROVER_AGENT_DIR"));
+	else if ((self = realpath("/proc/self/exe", NULL)) != NULL) {
+		if ((slash = strrchr(self, '/')) != NULL)
+			*slash = '\0';
+		snprintf(agent_dir, sizeof agent_dir, "%s", self);
+		free(self);
+	}
+	eo->agent_dir = agent_dir;
+	if (getenv("DROVER_SILENCE_S") != NULL)
+		eo->silence_s = atoi(getenv("DROVER_SILENCE_S"));
+	if (getenv("DROVER_KEEPALIVE_S") != NULL)
+		eo->keepalive_s = atoi(getenv("DROVER_KEEPALIVE_S"));
+}
+
 struct engine *
 engine_new(struct loop *loop, struct store *store,
     const struct engine_opts *o)
@@ -949,6 +981,17 @@ eatt_resolve_hosts(struct eatt *a, const struct config *cfg)
 
 /* Follows an attempt again: every host whose events are not all stored
  * is attached from its cursor. force: even when all are (to relaunch). */
+/* Nothing more to collect from the host: its agent said all was sent,
+ * or it ended without ever being started (a failed connect or push). */
+static int
+row_drained(const json_t *hj)
+{
+	return json_is_true(json_object_get(hj, "drained")) ||
+	    (json_integer_value(json_object_get(hj, "launches")) == 0 &&
+	    state_final(state_intern(json_string_value(json_object_get(hj,
+	    "state")))));
+}
+
 static int
 resume_attempt(struct engine *e, int64_t task_id, int64_t attempt_id,
     const char *config_path, const char *stage, int force, char **cause)
@@ -964,7 +1007,7 @@ resume_attempt(struct engine *e, int64_t task_id, int64_t attempt_id,
 	if (store_attempt_hosts(e->store, attempt_id, &hosts, cause) != 0)
 		return -1;
 	json_array_foreach(hosts, i, hj)
-		if (!json_is_true(json_object_get(hj, "drained")))
+		if (!row_drained(hj))
 			n++;
 	if (n == 0 && !force) {
 		json_decref(hosts);
@@ -1012,7 +1055,7 @@ resume_attempt(struct engine *e, int64_t task_id, int64_t attempt_id,
 		h->state = state_intern(json_string_value(json_object_get(hj,
 		    "state")));
 		h->final = state_final(h->state);
-		h->drained = json_is_true(json_object_get(hj, "drained"));
+		h->drained = row_drained(hj);
 		h->last_step = -1;
 		h->watch_since = clock_mono_ms();
 		h->agent = eh_agent_words(cfg != NULL ?
@@ -1296,22 +1339,58 @@ eh_relaunch_kick(struct ehost *h)
 	free(spec);
 }
 
+/* Whether the host goes in a relaunch into its attempt: named (hosts
+ * NULL: every failed one), ended, failed or stopped. */
+static int
+relaunch_wanted(const struct ehost *h, const char *const *hosts)
+{
+	size_t i;
+
+	if (!h->final || h->relaunch_pending)
+		return 0;
+	if (hosts == NULL)
+		return strcmp(h->state, "failed") == 0;
+	for (i = 0; hosts[i] != NULL; i++)
+		if (strcmp(hosts[i], h->name) == 0)
+			return strcmp(h->state, "failed") == 0 ||
+			    strcmp(h->state, "stopped") == 0;
+	return 0;
+}
+
 int
-engine_relaunch_failed(struct engine *e, int64_t attempt_id, char **cause)
+engine_relaunch_hosts(struct engine *e, int64_t attempt_id,
+    const char *const *hosts, char **cause)
 {
 	struct eatt *a = engine_find(e, attempt_id);
 	int64_t *ids;
-	size_t i, n = 0;
+	size_t i, j, n = 0;
 
 	if (a == NULL) {
 		xasprintf(cause, "attempt %lld is not being followed",
 		    (long long)attempt_id);
 		return -1;
 	}
+	/* Every host named must be one that can go. */
+	for (j = 0; hosts != NULL && hosts[j] != NULL; j++) {
+		for (i = 0; i < a->n; i++)
+			if (strcmp(a->hosts[i].name, hosts[j]) == 0)
+				break;
+		if (i == a->n) {
+			xasprintf(cause, "%s is not a host of attempt %lld",
+			    hosts[j], (long long)attempt_id);
+			return -1;
+		}
+		if (!relaunch_wanted(&a->hosts[i], hosts)) {
+			xasprintf(cause, "%s is %s: only failed or stopped "
+			    "hosts relaunch into their attempt (restart all "
+			    "as a new attempt instead)", hosts[j],
+			    a->hosts[i].state);
+			return -1;
+		}
+	}
 	ids = xcalloc(a->n, sizeof *ids);
 	for (i = 0; i < a->n; i++)
-		if (a->hosts[i].final && !a->hosts[i].relaunch_pending &&
-		    strcmp(a->hosts[i].state, "failed") == 0)
+		if (relaunch_wanted(&a->hosts[i], hosts))
 			ids[n++] = a->hosts[i].id;
 	if (n == 0) {
 		free(ids);
@@ -1320,7 +1399,8 @@ engine_relaunch_failed(struct engine *e, int64_t attempt_id, char **cause)
 		return -1;
 	}
 	if (store_request_relaunch(e->store, attempt_id, STORE_RELAUNCH_HOSTS,
-	    ids, n, e->o.actor, "relaunch --failed", cause) != 0) {
+	    ids, n, e->o.actor, hosts == NULL ? "relaunch --failed" :
+	    "relaunch of the marked hosts", cause) != 0) {
 		free(ids);
 		return -1;
 	}
@@ -1330,12 +1410,17 @@ engine_relaunch_failed(struct engine *e, int64_t attempt_id, char **cause)
 	for (i = 0; i < a->n; i++) {
 		struct ehost *h = &a->hosts[i];
 
-		if (!h->final || h->relaunch_pending ||
-		    strcmp(h->state, "failed") != 0)
+		if (!relaunch_wanted(h, hosts))
 			continue;
 		h->relaunch_pending = 1;
 		eh_relaunch_kick(h);
 	}
 	relaunch_settled(a, -1);	/* the +1 above: all were issued */
 	return 0;
+}
+
+int
+engine_relaunch_failed(struct engine *e, int64_t attempt_id, char **cause)
+{
+	return engine_relaunch_hosts(e, attempt_id, NULL, cause);
 }

@@ -42,6 +42,13 @@ struct engine_opts {
 	void *arg;
 };
 
+/* The defaults of a command or the console (zeroes the rest): the user
+ * as actor, the agent beside this program or in $DROVER_AGENT_DIR, and
+ * $DROVER_SILENCE_S / $DROVER_KEEPALIVE_S. */
+void engine_opts_init(struct engine_opts *);
+/* Who decides, for the audit log: $USER, else "user". */
+const char *engine_actor(void);
+
 struct engine *engine_new(struct loop *, struct store *,
     const struct engine_opts *);
 void engine_free(struct engine *);
@@ -77,6 +84,9 @@ int engine_stop(struct engine *, int64_t attempt_id, int grace_s,
  * rank table). */
 int engine_relaunch_failed(struct engine *, int64_t attempt_id,
     char **cause);
+/* The hosts named (NULL-terminated; each failed or stopped) likewise. */
+int engine_relaunch_hosts(struct engine *, int64_t attempt_id,
+    const char *const *hosts, char **cause);
 /* The restart budget (restart.max, restart.backoff_s doubling) of a task:
  * 1 a relaunch may go now; 0 not now (*why; *wait_ms > 0 when waiting
  * would do); -1 error. */

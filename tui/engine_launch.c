@@ -244,6 +244,7 @@ launch_plan(struct eatt *a)
 		goto fail;
 	e->last_attempt = a->attempt_id;
 	po.attempt = a->number;
+	po.task_id = a->task_id;
 	if ((a->plan = plan_build(a->cfg, a->stage_idx, &po, &cause)) == NULL)
 		goto fail;
 

@@ -1,18 +1,20 @@
 /*
  * main.c - the drover program's command dispatch. With no command on a
- * terminal it will open the console (the console issue); for now it lists
- * the commands. Each command lives in its own file.
+ * terminal it opens the console; without a terminal it lists the
+ * commands. Each command lives in its own file.
  */
 #include "tui.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 	const char *usage;
 } commands[] = {
+	{ "console", cmd_console, "console [TASK] [--db PATH]" },
 	{ "exec", cmd_exec, "exec [-f FANOUT] [-t TIMEOUT] [-T CMD_TIMEOUT] "
 	    "[-k KEEPALIVE] [-u USER] [-x EXCLUDE] [--accept-new] [--transport T] HOSTS -- "
 	    "COMMAND ..." },
@@ -52,6 +54,8 @@ main(int argc, char **argv)
 	size_t i;
 
 	log_init("drover", LOG_WARN, 2);
+	if (argc < 2 && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+		return cmd_console(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

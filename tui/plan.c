@@ -1192,8 +1192,16 @@ plan_new(const struct config *cfg, const struct cfg_stage *st,
 		p->run_task = xstrdup(cfg->task);
 	else
 		xasprintf(&p->run_task, "%s.%s", cfg->task, st->name);
+	/* Two tasks of one name never share a run directory. */
+	if (opts->task_id > 0) {
+		char *t = p->run_task;
+
+		xasprintf(&p->run_task, "%s-%lld", t, (long long)opts->task_id);
+		free(t);
+	}
 	p->launcher = plan_launcher_names[st->launcher.type];
 	p->attempt = opts->attempt;
+	p->task_id = opts->task_id;
 	return p;
 }
 

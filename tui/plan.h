@@ -30,6 +30,7 @@ struct plan {
 				 * has stages (a run directory per stage) */
 	const char *launcher;	/* "plain", "torchrun", ... (static) */
 	int attempt;
+	int64_t task_id;	/* 0: not recorded yet (drover plan) */
 	int nprocs_per_host;	/* P */
 	int world_size;
 	char *master_addr;
@@ -41,6 +42,11 @@ struct plan {
 
 struct plan_opts {
 	int attempt;			/* >= 1 */
+	/* The task's id in the database: spec.task (and so the run
+	 * directory BASE/TASK-ID/ATTEMPT/HOST) carries it, so two tasks of
+	 * one name never share a run directory; 0 (drover plan, before
+	 * anything is recorded) shows BASE/TASK/ATTEMPT/HOST. */
+	int64_t task_id;
 	int resume;			/* append the stage's resume_args */
 	/* hccl with no rank_table_dir: per host (config order), the single-
 	 * host rank table the engine read from it (or NULL entries). */
@@ -65,6 +71,10 @@ void plan_free(struct plan *);
  * secrets masked, rendered files) or one JSON document. */
 char *plan_format_text(const struct plan *, const struct plan_opts *);
 json_t *plan_to_json(const struct plan *, const struct plan_opts *);
+/* The stage's plan as drover plan shows it (text, or JSON with json 1),
+ * secrets read from the config's file only for their names. */
+char *plan_preview(const struct config *, size_t stage, int json,
+    char **cause);
 
 /* ---- ranktable.c: HCCL rank tables (formats.md section 2) ---------- */
 /* Parses one single-host table (v1.0 or v1.2); keeps unknown fields. */

@@ -16,6 +16,7 @@
 
 #include "../common/common.h"
 #include "../remote/remote.h"
+#include "engine.h"
 
 #define PLAN_MASK "********"
 
@@ -304,4 +305,44 @@ plan_to_json(const struct plan *p, const struct plan_opts *opts)
 	if (p->rank_table != NULL)
 		json_object_set(root, "rank_table", p->rank_table);
 	return root;
+}
+
+char *
+plan_preview(const struct config *cfg, size_t stage, int json, char **cause)
+{
+	struct plan_opts po;
+	struct plan *p;
+	json_t *secrets = NULL, *v, *j;
+	const char *k;
+	char **names = NULL, *text = NULL;
+	size_t n = 0;
+
+	memset(&po, 0, sizeof po);
+	po.attempt = 1;
+	/* Only the names of the secrets are shown. */
+	if (cfg->secrets_file != NULL &&
+	    (secrets = secrets_load(cfg->secrets_file, cause)) == NULL)
+		return NULL;
+	if (secrets != NULL) {
+		names = xcalloc(json_object_size(secrets) + 1, sizeof *names);
+		json_object_foreach(secrets, k, v)
+			names[n++] = (char *)k;
+		po.secret_names = names;
+	}
+	if ((p = plan_build(cfg, stage, &po, cause)) != NULL) {
+		if (json) {
+			char *dump;
+
+			j = plan_to_json(p, &po);
+			dump = json_dumps(j, JSON_INDENT(2));
+			json_decref(j);
+			xasprintf(&text, "%s\n", dump);
+			free(dump);
+		} else
+			text = plan_format_text(p, &po);
+		plan_free(p);
+	}
+	free(names);
+	json_decref(secrets);
+	return text;
 }

@@ -15,6 +15,7 @@
 #define DROVER_STORE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -197,6 +198,15 @@ typedef int (*store_metric_fn)(const struct store_metric *, void *arg);
  */
 int store_metrics_each(struct store *, int64_t task_id, const char *host,
     store_metric_fn fn, void *arg, char **cause);
+/* Every host of every attempt of the task, as a new JSON array of {id,
+ * host, attempt (number), attempt_id, node_rank, state}. */
+int store_task_hosts(struct store *, int64_t task_id, json_t **,
+    char **cause);
+/* The host's metrics with seq > after_seq in seq order, at most limit
+ * (m->host, attempt fields unset); returns how many were read, -1 on an
+ * error. Prepared per call: fn may read the store. */
+int store_metrics_host(struct store *, int64_t host_id, int64_t after_seq,
+    size_t limit, store_metric_fn fn, void *arg, char **cause);
 /* The latest telemetry sample of each host of the attempt that sent one,
  * as a new JSON array of {host_id, host, seq, t, source, devices: [{index,
  * util_pct, mem_used_mb, mem_total_mb, temp_c, power_w, ...}]}. */
@@ -207,5 +217,10 @@ int store_telemetry_latest(struct store *, int64_t attempt_id, json_t **,
  * reason, data}. */
 int store_audit_list(struct store *, int64_t task_id, json_t **,
     char **cause);
+
+/* metrics_out.c: the task's metrics (of host, when not NULL) to f as CSV
+ * with a header line (csv 1) or JSON lines. */
+int metrics_write(struct store *, int64_t task, const char *host, int csv,
+    FILE *f, char **cause);
 
 #endif

@@ -613,6 +613,82 @@ store_metrics_each(struct store *s, int64_t task_id, const char *host,
 	return ret;
 }
 
+/* ---- the console's incremental reads ------------------------------------- */
+
+int
+store_task_hosts(struct store *s, int64_t task_id, json_t **out, char **cause)
+{
+	static const char sql[] = "SELECT h.id, h.host, a.number, a.id,"
+	    " h.node_rank, h.state FROM attempts a"
+	    " JOIN attempt_hosts h ON h.attempt_id = a.id"
+	    " WHERE a.task_id = ?1 ORDER BY a.number, h.node_rank, h.id";
+	sqlite3_stmt *q;
+	int began, rc;
+
+	*out = NULL;
+	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL)) != SQLITE_OK) {
+		*cause = store_err(s, rc, "reading the task's hosts");
+		return -1;
+	}
+	began = store_read_begin(s);
+	sqlite3_bind_int64(q, 1, task_id);
+	*out = json_array();
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		json_array_append_new(*out, json_pack("{s:I, s:s, s:i, s:I, "
+		    "s:i, s:s}", "id", (json_int_t)sqlite3_column_int64(q, 0),
+		    "host", store_col_text(q, 1), "attempt",
+		    sqlite3_column_int(q, 2), "attempt_id",
+		    (json_int_t)sqlite3_column_int64(q, 3), "node_rank",
+		    sqlite3_column_int(q, 4), "state", store_col_text(q, 5)));
+	if (rc != SQLITE_DONE) {
+		*cause = store_err(s, rc, "reading the task's hosts");
+		json_decref(*out);
+		*out = NULL;
+	}
+	sqlite3_finalize(q);
+	store_read_end(s, began);
+	return *out != NULL ? 0 : -1;
+}
+
+int
+store_metrics_host(struct store *s, int64_t host_id, int64_t after_seq,
+    size_t limit, store_metric_fn fn, void *arg, char **cause)
+{
+	static const char sql[] = "SELECT " STORE_METRIC_COLS
+	    " FROM metrics WHERE host_id = ?1 AND seq > ?2"
+	    " ORDER BY seq LIMIT ?3";
+	struct store_metric m;
+	sqlite3_stmt *q;
+	int began, rc, n = 0;
+
+	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL)) != SQLITE_OK) {
+		*cause = store_err(s, rc, "reading metrics");
+		return -1;
+	}
+	began = store_read_begin(s);
+	sqlite3_bind_int64(q, 1, host_id);
+	sqlite3_bind_int64(q, 2, after_seq);
+	sqlite3_bind_int64(q, 3, limit > INT64_MAX ? INT64_MAX :
+	    (int64_t)limit);
+	memset(&m, 0, sizeof m);
+	m.host_id = host_id;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		read_metric(q, 0, &m);
+		n++;
+		if (fn(&m, arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		*cause = store_err(s, rc, "reading metrics");
+		n = -1;
+	}
+	sqlite3_finalize(q);
+	store_read_end(s, began);
+	return n;
+}
+
 /* ---- telemetry and audit ------------------------------------------------- */
 
 static json_t *

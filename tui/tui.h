@@ -20,5 +20,6 @@ int cmd_metrics(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_relaunch(int argc, char **argv);
 int cmd_logs(int argc, char **argv);	/* cmd_logs.c */
+int cmd_console(int argc, char **argv);	/* console.c */
 
 #endif

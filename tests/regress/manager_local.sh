@@ -91,12 +91,13 @@ if [ -r /etc/hccn.conf ]; then
 else
 	PATH="$T/bin:$PATH" "$DROVER" launch --follow --db "$DB" "$T/hccl.yaml" > /dev/null 2> "$T/hccl.err"
 	check "hccl: launched with the table read from the hosts" test $? = 0
-	rt="$T/runs/hccl/1/n2/rank_table.json"
+	hd=$(echo "$T"/runs/hccl-*/1)
+	rt="$hd/n2/rank_table.json"
 	check "hccl: one merged table, 2 servers, ranks 0-3, 4 distinct addresses" sh -c \
 	    "jq -e '.server_count == \"2\" and ([.server_list[].device[].rank_id] == [\"0\",\"1\",\"2\",\"3\"]) and ([.server_list[].device[].device_ip] | unique | length == 4)' '$rt' >/dev/null"
-	check "hccl: the same table on both hosts" cmp -s "$rt" "$T/runs/hccl/1/n1/rank_table.json"
+	check "hccl: the same table on both hosts" cmp -s "$rt" "$hd/n1/rank_table.json"
 	check "hccl: each process got its RANK_ID" sh -c \
-	    "grep -q '^env RANK_ID=3' '$T/runs/hccl/1/n2/rank-3.log' && grep -q '^env RANK_ID=0' '$T/runs/hccl/1/n1/rank-0.log'"
+	    "grep -q '^env RANK_ID=3' '$hd/n2/rank-3.log' && grep -q '^env RANK_ID=0' '$hd/n1/rank-0.log'"
 fi
 
 # A secret: in the process's environment, nowhere else (not the spec, the
@@ -119,20 +120,23 @@ YAML
 "$DROVER" plan "$T/secret.yaml" > "$T/secret.plan" 2>&1
 "$DROVER" launch --follow --db "$DB" "$T/secret.yaml" > "$T/secret.out" 2> "$T/secret.err"
 check "secret: the task ran" test $? = 0
+sd=$(echo "$T"/runs/secret-*/1)
+check "secret: the run directories carry the task's id (BASE/TASK-ID/ATTEMPT/HOST)" \
+    test -d "$sd/s1" -a -d "$sd/s2"
 check "secret: the process had it in its environment" \
-    grep -q "^env HF_TOKEN=$canary" "$T/runs/secret/1/s1/rank-0.log"
+    grep -q "^env HF_TOKEN=$canary" "$sd/s1/rank-0.log"
 check "secret: the spooled copy of that line is masked" \
-    grep -q 'env HF_TOKEN=\[secret HF_TOKEN\]' "$T/runs/secret/1/s1/events.jsonl"
+    grep -q 'env HF_TOKEN=\[secret HF_TOKEN\]' "$sd/s1/events.jsonl"
 check "secret: plan shows the name, masked" grep -q "HF_TOKEN=\*\*\*\*\*\*\*\*" "$T/secret.plan"
 sqlite3 "$DB" .dump > "$T/dump.sql"
 leaks=$(grep -l -- "$canary" "$T/secret.plan" "$T/secret.out" "$T/secret.err" "$T/dump.sql" \
-    "$T"/runs/secret/1/*/spec.json "$T"/runs/secret/1/*/events.jsonl "$T"/runs/secret/1/*/agent.log \
+    "$sd"/*/spec.json "$sd"/*/events.jsonl "$sd"/*/agent.log \
     "$HOME"/.drover/specs/* 2>/dev/null)
 check "secret: not in the plan, drover's output, the database, specs, spools, agent logs" test -z "$leaks"
 chmod 644 "$T/secrets"
 "$DROVER" launch --db "$DB" "$T/secret.yaml" > /dev/null 2> "$T/secret644.err"
 check "secret: a secrets file others can read is refused before anything starts" sh -c \
-    "[ $? != 0 ] && grep -q 'mode 0644' '$T/secret644.err' && [ ! -d '$T/runs/secret/2' ]"
+    "[ $? != 0 ] && grep -q 'mode 0644' '$T/secret644.err' && [ \$(ls -d '$T'/runs/secret-* | wc -l) = 1 ]"
 
 # relaunch --all with a host replaced and one excluded: the new attempt
 # runs on exactly those hosts, in that order (node ranks follow it).
