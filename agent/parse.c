@@ -970,9 +970,15 @@ parse_tb_next(struct parse_tb *t, const char *line, size_t prefix_len,
     int *closed)
 {
 	const char *body = line + prefix_len;
+	size_t a = prefix_len, b = t->prefix_len;
 
-	if (prefix_len != t->prefix_len ||
-	    memcmp(line, t->prefix, prefix_len) != 0) {
+	/* "[rank0]:" is "[rank0]: " with its trailing blank cut (an empty
+	 * line of that rank's traceback). */
+	if (a > 0 && line[a - 1] == ' ')
+		a--;
+	if (b > 0 && t->prefix[b - 1] == ' ')
+		b--;
+	if (a != b || memcmp(line, t->prefix, a) != 0) {
 		if (prefix_len > 0 && t->prefix_len > 0)
 			return PARSE_TB_OUTSIDE;
 		goto ended;
