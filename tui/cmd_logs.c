@@ -112,7 +112,7 @@ cmd_logs(int argc, char **argv)
 	memset(&l, 0, sizeof l);
 	if (store_open(db, STORE_RDONLY, &s, &cause) != 0 ||
 	    store_task_find(s, task, &tid, &cause) != 0 ||
-	    logtarget_find(s, tid, host, rank, &t, &cause) != 0) {
+	    logtarget_find(s, tid, host, rank, 0, &t, &cause) != 0) {
 		fprintf(stderr, "drover: %s\n", cause);
 		free(cause);
 		goto out;

@@ -108,7 +108,7 @@ logtarget_pick(const json_t *hosts, const char *host, long *rank,
 
 int
 logtarget_find(struct store *s, int64_t task_id, const char *host,
-    long rank, struct logtarget *t, char **cause)
+    long rank, int need_config, struct logtarget *t, char **cause)
 {
 	struct config *cfg = NULL;
 	json_t *sum = NULL, *hosts = NULL;
@@ -133,11 +133,17 @@ logtarget_find(struct store *s, int64_t task_id, const char *host,
 		goto out;
 	}
 	path = json_string_value(json_object_get(sum, "config_path"));
-	/* An unreadable config: reach the host with the user's ssh
-	 * settings alone. */
 	if (path != NULL && (cfg = config_load(path, NULL, 0,
-	    &ignored)) == NULL)
+	    &ignored)) == NULL) {
+		if (need_config) {
+			xasprintf(cause, "cannot read the task's config, which "
+			    "says how to reach %s: %s", host, ignored);
+			free(ignored);
+			goto out;
+		}
+		/* Reach the host with the user's ssh settings alone. */
 		free(ignored);
+	}
 	if (cfg != NULL && strcmp(cfg->cluster.transport, "local") == 0) {
 		t->hc.name = xstrdup(host);
 		t->hc.hostname = xstrdup(host);
@@ -707,7 +713,7 @@ logtail_open(struct loop *loop, struct store *s, int64_t task_id,
 	struct logtail *lt;
 	struct logtarget t;
 
-	if (logtarget_find(s, task_id, host, rank, &t, cause) != 0)
+	if (logtarget_find(s, task_id, host, rank, 1, &t, cause) != 0)
 		return NULL;
 	lt = logtail_new_detached(0);
 	lt->loop = loop;

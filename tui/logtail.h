@@ -25,13 +25,14 @@ struct logtarget {
 /*
  * Rank rank's log (rank -1: the host's first rank) of host (NULL: the
  * first host running that rank, or the first host) of the task's latest
- * attempt; the task's config says how to reach the host (an unreadable
- * config leaves the user's ssh settings alone). On error *cause says which
- * host or rank is missing and t is left clear. Runs `ssh -G` for a host
- * that is not local.
+ * attempt; the task's config says how to reach the host. A config that
+ * cannot be read is an error with need_config set, else the user's ssh
+ * settings alone reach the host. On error *cause says which host or rank
+ * is missing (or why the config is unreadable) and t is left clear. Runs
+ * `ssh -G` for a host that is not local.
  */
 int logtarget_find(struct store *, int64_t task_id, const char *host,
-    long rank, struct logtarget *t, char **cause);
+    long rank, int need_config, struct logtarget *t, char **cause);
 void logtarget_clear(struct logtarget *);
 /* The remote shell line: `tail -n LINES [-F] 'FILE'`. Caller frees. */
 char *logtarget_command(const struct logtarget *, long lines, int follow);
@@ -59,9 +60,10 @@ typedef void (*logtail_fn)(void *arg);
 
 /*
  * Follows the log logtarget_find() picks: its last `lines` lines, then
- * live (tail -F). Non-blocking: connects through the loop. Returns NULL
- * with *cause only for errors known at once (no such task, host or rank);
- * a host that cannot be reached is a status.
+ * live (tail -F). Non-blocking: connects through the loop (only `ssh -G`
+ * runs before it returns). Returns NULL with *cause only for errors known
+ * at once (no such host or rank, the config unreadable); a host that
+ * cannot be reached is a status.
  */
 struct logtail *logtail_open(struct loop *, struct store *, int64_t task_id,
     const char *host, long rank, long lines, logtail_fn, void *arg,
