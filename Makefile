@@ -101,7 +101,10 @@ deps:
 $(BUILD)/rsession-probe: $(BUILD)/obj/tests/tools/rsession_probe.o $(REMOTE_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SSH_LIBS) $(JANSSON_LIBS) -lm
 
-unit: $(BUILD)/unit-tests $(BUILD)/rsession-probe
+$(BUILD)/logtail-probe: $(BUILD)/obj/tests/tools/logtail_probe.o $(TUI_LIB_OBJ) $(REMOTE_OBJ) $(BUILD)/libagent.a $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DROVER_LIBS)
+
+unit: $(BUILD)/unit-tests $(BUILD)/rsession-probe $(BUILD)/logtail-probe
 
 test: deps all unit agents
 	@DROVER_SRC=$(CURDIR) BUILD=$(BUILD) tests/run.sh

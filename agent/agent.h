@@ -101,6 +101,39 @@ void parser_resume(struct parser *, const struct metric *last,
     uint64_t last_off);
 int parser_format_valid(const char *);
 
+/*
+ * The rules the parsers use to tell warnings, errors and Python tracebacks,
+ * exported so the console marks the same lines of a log it shows. A line
+ * is NUL-terminated, with trailing blanks removed.
+ */
+enum parse_level { PARSE_LEVEL_PLAIN, PARSE_LEVEL_WARN, PARSE_LEVEL_ERROR };
+/* Length of a launcher's per-rank prefix ("[rank3]: ", "[default3]:"),
+ * 0 if none. */
+size_t parse_rank_prefix(const char *line);
+/* What a line (its rank prefix removed) says of itself; the parsers
+ * report PARSE_LEVEL_ERROR lines as errors. */
+enum parse_level parse_line_level(const char *body);
+/* The traceback being followed; zero it to start. */
+struct parse_tb {
+	int open;
+	char prefix[32];	/* the rank prefix its lines carry */
+	size_t prefix_len;
+};
+enum parse_tb_step {
+	PARSE_TB_OUTSIDE,	/* no part of the open traceback, if any */
+	PARSE_TB_START,		/* "Traceback (most recent call last):" */
+	PARSE_TB_FRAME,		/* an indented (or empty) line of it */
+	PARSE_TB_LAST,		/* its exception line, which ends it */
+};
+/*
+ * What line (rank prefix included) is to the traceback t follows, which
+ * it updates. *closed (may be NULL) is set when an open traceback ended
+ * without this line: a new one starting, or a line without its rank
+ * prefix. Another rank's lines pass by (OUTSIDE) and leave it open.
+ */
+enum parse_tb_step parse_tb_step(struct parse_tb *, const char *line,
+    int *closed);
+
 /* metric <-> JSON, shared by the spool and `parse`. */
 json_t *metric_to_json(const struct metric *);
 int metric_from_json(const json_t *, struct metric *);

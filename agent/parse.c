@@ -23,7 +23,7 @@
 #define PARSE_TB_MAX_BYTES	(64 * 1024)
 #define PARSE_TB_TAIL_ROOM	4096	/* kept for the exception line */
 
-#define PARSE_TB_START "Traceback (most recent call last):"
+#define PARSE_TB_MARK "Traceback (most recent call last):"
 
 enum parse_mirror { MIRROR_NONE, MIRROR_ERRORS, MIRROR_ALL };
 
@@ -50,13 +50,12 @@ struct parser {
 
 	struct buf line;	/* cleaned copy of the current segment */
 
-	int tb_open;
-	uint64_t tb_off;	/* where the open traceback started */
+	int tb_open;		/* a traceback is being collected in tb */
+	struct parse_tb tb_at;	/* its rank prefix (parse_tb_step's rules) */
+	uint64_t tb_off;	/* where it started */
 	struct buf tb;
 	int tb_lines;
 	size_t tb_omitted;
-	char tb_prefix[32];
-	size_t tb_prefix_len;
 
 	int resumed;
 	int has_last_step;
@@ -602,7 +601,7 @@ parse_clean(struct parser *p, const char *seg, size_t len)
  * "[default3]:" (torchrun --tee); at most one space after the colon is
  * part of it, so a traceback's indentation survives.
  */
-static size_t
+size_t
 parse_rank_prefix(const char *s)
 {
 	const char *p = s;
@@ -835,15 +834,31 @@ parse_level_is(const char *s, const char *level)
 	return strncmp(s, level, n) == 0 && (s[n] == ' ' || s[n] == ':');
 }
 
+/* A "[W1206 ...]" c10 warning (the counterpart of parse_is_c10_error). */
 static int
-parse_is_error(const char *s)
+parse_is_c10_warning(const char *s)
 {
+	if (s[0] != '[' || s[1] != 'W')
+		return 0;
+	if (s[2] != ' ' && !isdigit((unsigned char)s[2]))
+		return 0;
+	return strchr(s, ']') != NULL;
+}
+
+enum parse_level
+parse_line_level(const char *s)
+{
+	static const char *const warn[] = {
+		"[WARNING]", "[WARN]", "WARNING:",
+	};
 	static const char *const quiet[] = {
-		"[WARNING]", "[WARN]", "[INFO]", "[DEBUG]", "WARNING:",
-		"INFO:", "DEBUG:",
+		"[INFO]", "[DEBUG]", "INFO:", "DEBUG:",
+	};
+	static const char *const warn_in[] = {
+		" - WARNING - ", "Warning: ",
 	};
 	static const char *const quiet_in[] = {
-		" - WARNING - ", " - INFO - ", " - DEBUG - ", "Warning: ",
+		" - INFO - ", " - DEBUG - ",
 	};
 	static const char *const loud[] = {
 		"[ERROR]", "[CRITICAL]", "ERROR:", "CRITICAL:",
@@ -856,34 +871,53 @@ parse_is_error(const char *s)
 	size_t i;
 
 	if ((lvl = parse_stamp_level(s)) != NULL) {
-		if (parse_level_is(lvl, "WARNING") ||
-		    parse_level_is(lvl, "INFO") || parse_level_is(lvl, "DEBUG"))
-			return 0;
+		if (parse_level_is(lvl, "WARNING"))
+			return PARSE_LEVEL_WARN;
+		if (parse_level_is(lvl, "INFO") || parse_level_is(lvl, "DEBUG"))
+			return PARSE_LEVEL_PLAIN;
 		if (parse_level_is(lvl, "ERROR") ||
 		    parse_level_is(lvl, "CRITICAL"))
-			return 1;
+			return PARSE_LEVEL_ERROR;
+	}
+	for (i = 0; i < nitems(warn); i++) {
+		if (parse_skip_prefix(s, warn[i]) != NULL)
+			return PARSE_LEVEL_WARN;
 	}
 	for (i = 0; i < nitems(quiet); i++) {
 		if (parse_skip_prefix(s, quiet[i]) != NULL)
-			return 0;
+			return PARSE_LEVEL_PLAIN;
+	}
+	for (i = 0; i < nitems(warn_in); i++) {
+		if (strstr(s, warn_in[i]) != NULL)
+			return PARSE_LEVEL_WARN;
 	}
 	for (i = 0; i < nitems(quiet_in); i++) {
 		if (strstr(s, quiet_in[i]) != NULL)
-			return 0;
+			return PARSE_LEVEL_PLAIN;
 	}
 	for (i = 0; i < nitems(loud); i++) {
 		if (parse_skip_prefix(s, loud[i]) != NULL)
-			return 1;
+			return PARSE_LEVEL_ERROR;
 	}
 	for (i = 0; i < nitems(loud_in); i++) {
 		if (strstr(s, loud_in[i]) != NULL)
-			return 1;
+			return PARSE_LEVEL_ERROR;
 	}
 	if (strcasestr(s, "out of memory") != NULL ||
 	    strcasestr(s, "NCCL error") != NULL)
-		return 1;
-	return parse_is_exception_line(s) || parse_is_killed(s) ||
-	    parse_is_c10_error(s);
+		return PARSE_LEVEL_ERROR;
+	if (parse_is_exception_line(s) || parse_is_killed(s) ||
+	    parse_is_c10_error(s))
+		return PARSE_LEVEL_ERROR;
+	if (parse_is_c10_warning(s))
+		return PARSE_LEVEL_WARN;
+	return PARSE_LEVEL_PLAIN;
+}
+
+static int
+parse_is_error(const char *s)
+{
+	return parse_line_level(s) == PARSE_LEVEL_ERROR;
 }
 
 /* ---- tracebacks ---------------------------------------------------------- */
@@ -905,6 +939,85 @@ parse_utf8_cut(const char *s, size_t n)
 	return i - 1;
 }
 
+/*
+ * The rules of a traceback, shared with the console through
+ * parse_tb_step(): it starts with PARSE_TB_MARK, goes on with indented
+ * lines carrying its first line's rank prefix and ends with the first
+ * other line of that prefix (the exception). Lines of another rank pass
+ * by; an unprefixed line ends a prefixed traceback (and the reverse).
+ */
+static int
+parse_tb_is_start(const char *body)
+{
+	return parse_skip_prefix(body, PARSE_TB_MARK) != NULL;
+}
+
+static void
+parse_tb_open(struct parse_tb *t, const char *line, size_t prefix_len)
+{
+	t->open = 1;
+	if (prefix_len >= sizeof t->prefix)
+		prefix_len = 0;
+	memcpy(t->prefix, line, prefix_len);
+	t->prefix[prefix_len] = '\0';
+	t->prefix_len = prefix_len;
+}
+
+/* A line while t is open: FRAME; LAST (t closed); OUTSIDE, either another
+ * rank's line passing by or a line t ends before (t closed, *closed set). */
+static enum parse_tb_step
+parse_tb_next(struct parse_tb *t, const char *line, size_t prefix_len,
+    int *closed)
+{
+	const char *body = line + prefix_len;
+	size_t a = prefix_len, b = t->prefix_len;
+
+	/* "[rank0]:" is "[rank0]: " with its trailing blank cut (an empty
+	 * line of that rank's traceback). */
+	if (a > 0 && line[a - 1] == ' ')
+		a--;
+	if (b > 0 && t->prefix[b - 1] == ' ')
+		b--;
+	if (a != b || memcmp(line, t->prefix, a) != 0) {
+		if (prefix_len > 0 && t->prefix_len > 0)
+			return PARSE_TB_OUTSIDE;
+		goto ended;
+	}
+	if (*body == ' ' || *body == '\t' || *body == '\0')
+		return PARSE_TB_FRAME;
+	if (parse_tb_is_start(body))
+		goto ended;
+	t->open = 0;
+	return PARSE_TB_LAST;
+ended:
+	t->open = 0;
+	*closed = 1;
+	return PARSE_TB_OUTSIDE;
+}
+
+enum parse_tb_step
+parse_tb_step(struct parse_tb *t, const char *line, int *closed)
+{
+	size_t prefix_len = parse_rank_prefix(line);
+	enum parse_tb_step step;
+	int ignored;
+
+	if (closed == NULL)
+		closed = &ignored;
+	*closed = 0;
+	if (t->open) {
+		step = parse_tb_next(t, line, prefix_len, closed);
+		if (step != PARSE_TB_OUTSIDE)
+			return step;
+	}
+	if (!parse_tb_is_start(line + prefix_len))
+		return PARSE_TB_OUTSIDE;
+	if (t->open)
+		*closed = 1;	/* another rank's: parse_plain closes it too */
+	parse_tb_open(t, line, prefix_len);
+	return PARSE_TB_START;
+}
+
 static void
 parse_tb_start(struct parser *p, const char *line, size_t len,
     size_t prefix_len)
@@ -915,11 +1028,7 @@ parse_tb_start(struct parser *p, const char *line, size_t len,
 	buf_add(&p->tb, line, len);
 	p->tb_lines = 1;
 	p->tb_omitted = 0;
-	if (prefix_len >= sizeof p->tb_prefix)
-		prefix_len = 0;
-	memcpy(p->tb_prefix, line, prefix_len);
-	p->tb_prefix[prefix_len] = '\0';
-	p->tb_prefix_len = prefix_len;
+	parse_tb_open(&p->tb_at, line, prefix_len);
 }
 
 static void
@@ -966,6 +1075,7 @@ parse_tb_close(struct parser *p)
 		p->tb_omitted = 0;
 	}
 	p->tb_open = 0;
+	p->tb_at.open = 0;
 	if (p->mirror != MIRROR_NONE)
 		parse_emit_log(p, buf_cstr(&p->tb), p->tb.len, "error",
 		    "traceback");
@@ -981,26 +1091,21 @@ static int
 parse_tb_line(struct parser *p, const char *line, size_t len,
     size_t prefix_len)
 {
-	const char *body = line + prefix_len;
+	int closed = 0;
 
-	if (prefix_len != p->tb_prefix_len ||
-	    memcmp(line, p->tb_prefix, prefix_len) != 0) {
-		if (prefix_len > 0 && p->tb_prefix_len > 0)
-			return 0;
-		parse_tb_close(p);
-		return 0;
-	}
-	if (*body == ' ' || *body == '\t' || *body == '\0') {
+	switch (parse_tb_next(&p->tb_at, line, prefix_len, &closed)) {
+	case PARSE_TB_FRAME:
 		parse_tb_add(p, line, len);
 		return 1;
-	}
-	if (parse_skip_prefix(body, PARSE_TB_START) != NULL) {
+	case PARSE_TB_LAST:
+		parse_tb_add_last(p, line, len);
 		parse_tb_close(p);
+		return 1;
+	default:
+		if (closed)
+			parse_tb_close(p);
 		return 0;
 	}
-	parse_tb_add_last(p, line, len);
-	parse_tb_close(p);
-	return 1;
 }
 
 /* ---- one segment --------------------------------------------------------- */
@@ -1014,7 +1119,7 @@ parse_plain(struct parser *p, const char *line, size_t len)
 	int64_t step;
 	char *copy;
 
-	if (parse_skip_prefix(body, PARSE_TB_START) != NULL) {
+	if (parse_tb_is_start(body)) {
 		parse_tb_close(p);
 		parse_tb_start(p, line, len, prefix_len);
 		return;

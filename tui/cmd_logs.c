@@ -3,8 +3,9 @@
  * rank's log (rank-N.log in the host's run directory, stdout and stderr in
  * write order) of the task's latest attempt, read on the host over the
  * same transports as everything else (`tail`, following with -f until
- * Ctrl-C). The database says where the run directory is; the task's
- * config says how to reach the host.
+ * Ctrl-C). Where the log is and how to reach the host (the database's
+ * run directory, the task's config) is logtarget_find()'s, which the
+ * console's log view shares.
  */
 #include "tui.h"
 
@@ -14,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "logtail.h"
 #include "store.h"
 
 struct logs {
@@ -68,58 +69,20 @@ logs_signal(int sig, void *arg)
 	loop_stop(l->loop);
 }
 
-/* Which host of the attempt, and which rank's log. */
-static const json_t *
-logs_pick(const json_t *hosts, const char *host, long *rank)
-{
-	const json_t *h;
-	size_t i;
-	long first, n;
-
-	json_array_foreach(hosts, i, h) {
-		first = (long)json_integer_value(json_object_get(h,
-		    "rank_first"));
-		n = (long)json_integer_value(json_object_get(h, "nprocs"));
-		if (host != NULL && strcmp(json_string_value(
-		    json_object_get(h, "host")), host) != 0)
-			continue;
-		if (*rank < 0) {
-			*rank = first;
-			return h;
-		}
-		if (*rank >= first && *rank < first + (n > 0 ? n : 1))
-			return h;
-		if (host != NULL) {
-			fprintf(stderr, "drover: %s runs ranks %ld-%ld, not "
-			    "rank %ld\n", host, first, first + n - 1, *rank);
-			return NULL;
-		}
-	}
-	if (host != NULL)
-		fprintf(stderr, "drover: %s is not a host of the task's latest "
-		    "attempt\n", host);
-	else
-		fprintf(stderr, "drover: no host runs rank %ld\n", *rank);
-	return NULL;
-}
-
 int
 cmd_logs(int argc, char **argv)
 {
 	static const char usage[] = "usage: drover logs TASK [HOST] "
 	    "[--rank N] [-n LINES] [-f] [--db PATH]\n";
-	const char *db = NULL, *task = NULL, *host = NULL, *path, *run_dir;
+	const char *db = NULL, *task = NULL, *host = NULL;
 	struct store *s = NULL;
-	struct config *cfg = NULL;
-	struct rhost_cfg hc;
+	struct logtarget t;
 	struct logs l;
 	struct rconn *c = NULL;
-	json_t *sum = NULL, *hosts = NULL;
-	const json_t *h;
-	int64_t tid, aid;
+	int64_t tid;
 	long rank = -1, lines = 100;
-	char *cause = NULL, *file = NULL, *cmd = NULL, *q, nbuf[32];
-	int i, follow = 0, rc = 1, local;
+	char *cause = NULL, *cmd = NULL;
+	int i, follow = 0, rc = 1;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--follow") == 0)
@@ -145,63 +108,30 @@ cmd_logs(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	memset(&hc, 0, sizeof hc);
+	memset(&t, 0, sizeof t);
 	memset(&l, 0, sizeof l);
 	if (store_open(db, STORE_RDONLY, &s, &cause) != 0 ||
 	    store_task_find(s, task, &tid, &cause) != 0 ||
-	    store_attempt_latest(s, tid, &aid, &cause) != 0 ||
-	    store_task_summary(s, tid, &sum, &cause) != 0 ||
-	    store_attempt_hosts(s, aid, &hosts, &cause) != 0) {
+	    logtarget_find(s, tid, host, rank, 0, &t, &cause) != 0) {
 		fprintf(stderr, "drover: %s\n", cause);
 		free(cause);
 		goto out;
 	}
-	if ((h = logs_pick(hosts, host, &rank)) == NULL)
-		goto out;
-	host = json_string_value(json_object_get(h, "host"));
-	run_dir = json_string_value(json_object_get(h, "run_dir"));
-	path = json_string_value(json_object_get(sum, "config_path"));
-	if (path != NULL && (cfg = config_load(path, NULL, 0, &cause)) == NULL) {
-		/* Reach the host with the user's ssh settings alone. */
-		free(cause);
-		cause = NULL;
-	}
-	local = cfg != NULL && strcmp(cfg->cluster.transport, "local") == 0;
-	if (local) {
-		hc.name = xstrdup(host);
-		hc.hostname = xstrdup(host);
-		hc.transport = RT_LOCAL;
-	} else if (sshconfig_resolve(host, &hc, &cause) != 0) {
-		fprintf(stderr, "drover: %s\n", cause);
-		free(cause);
-		goto out;
-	} else if (cfg != NULL && cfg->cluster.user != NULL) {
-		free(hc.user);
-		hc.user = xstrdup(cfg->cluster.user);
-	}
-	xasprintf(&file, "%s/rank-%ld.log", run_dir, rank);
-	q = remote_quote_arg(file);
-	snprintf(nbuf, sizeof nbuf, "%ld", lines);
-	xasprintf(&cmd, "tail -n %s %s%s", nbuf, follow ? "-F " : "", q);
-	free(q);
+	cmd = logtarget_command(&t, lines, follow);
 
 	l.loop = loop_new();
 	l.cmd = cmd;
 	signal(SIGPIPE, SIG_IGN);
 	loop_signal(l.loop, SIGINT, logs_signal, &l);
 	loop_signal(l.loop, SIGTERM, logs_signal, &l);
-	c = rconn_open(l.loop, &hc, NULL, logs_ready, &l);
+	c = rconn_open(l.loop, &t.hc, NULL, logs_ready, &l);
 	loop_run(l.loop);
 	rconn_close(c);
 	loop_free(l.loop);
 	rc = l.status == 0 ? 0 : 1;
 out:
-	rhost_cfg_clear(&hc);
-	free(file);
+	logtarget_clear(&t);
 	free(cmd);
-	config_free(cfg);
-	json_decref(sum);
-	json_decref(hosts);
 	store_close(s);
 	return rc;
 }

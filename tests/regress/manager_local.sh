@@ -1,7 +1,8 @@
 # manager_local.sh - the manager on the local transport (no sshd): the
 # compile grace and the stall rule (stalled, then running again when steps
-# come), straggler ratios in status, drover logs, hccl rank tables read
-# from the hosts, and a secret that reaches the process and nothing else.
+# come), straggler ratios in status, drover logs and the console's log
+# model (tests/tools/logtail_probe.c), hccl rank tables read from the
+# hosts, and a secret that reaches the process and nothing else.
 . "$(dirname "$0")/lib.sh"
 
 DROVER="$BUILD/drover"
@@ -61,6 +62,65 @@ check "logs --rank finds the host" grep -q "^Step 40/40" "$T/logs2.out"
 "$DROVER" logs --db "$DB" local --rank 9 > /dev/null 2> "$T/logs3.err"
 check "logs of a rank nobody runs: a clear error" sh -c \
     "[ $? = 1 ] && grep -q 'no host runs rank 9' '$T/logs3.err'"
+
+# The console's log model (tests/tools/logtail_probe.c, tui/logtail.c):
+# the host and rank found as drover logs finds them, lines through the
+# loop over the local transport, a torchrun-style traceback classed as
+# one block, a line appended while it follows (tail -F), and a second
+# logtail opened after the first was freed inside its own callback.
+cat > "$T/tb.sh" <<'SH'
+echo "step one"
+echo "WARNING: slow disk"
+printf '[rank0]: Traceback (most recent call last):\n'
+printf '[rank0]:   File "train.py", line 3, in <module>\n'
+printf '[rank1]: loading shard 3\n'
+printf '[rank0]:     main()\n'
+printf '[rank0]: RuntimeError: CUDA out of memory\n'
+printf 'bar  1%%\rbar 50%%\rbar 100%%\n'
+echo "after the traceback"
+SH
+cat > "$T/tb.yaml" <<YAML
+cluster:
+  hosts: "t1"
+  transport: local
+  base_dir: $T/runs
+task:
+  name: tb
+  command: [sh, $T/tb.sh]
+YAML
+"$DROVER" launch --follow --db "$DB" "$T/tb.yaml" > /dev/null 2> "$T/tb.err"
+tblog="$T/runs/tb/1/t1/rank-0.log"
+# appended once the probe has shown what was there: a line tail -F brings
+(wait_for 20 grep -q '^LINE 9 ' "$T/probe.out"; echo "appended live" >> "$tblog") &
+"$BUILD/logtail-probe" --db "$DB" -t 20 -r -u "appended live" tb > "$T/probe.out" 2>&1
+check "logtail: lines arrive, a live one too, and a reopen works" test $? = 0
+sed -n '/^LINE/p' "$T/probe.out" | sed -n 1,10p > "$T/probe.first"
+cat > "$T/probe.want" <<'TXT'
+LINE 1 plain step one
+LINE 2 warn WARNING: slow disk
+LINE 3 traceback [rank0]: Traceback (most recent call last):
+LINE 4 traceback [rank0]:   File "train.py", line 3, in <module>
+LINE 5 plain [rank1]: loading shard 3
+LINE 6 traceback [rank0]:     main()
+LINE 7 traceback [rank0]: RuntimeError: CUDA out of memory
+LINE 8 plain bar 100%
+LINE 9 plain after the traceback
+LINE 10 plain appended live
+TXT
+check "logtail: the lines, classed (the traceback as one block, redraws collapsed)" \
+    cmp -s "$T/probe.first" "$T/probe.want"
+check "logtail: status names the host and the rank's log" \
+    grep -q "^STATUS following t1 rank-0.log$" "$T/probe.out"
+check "logtail: the reopened tail starts again at line 1" sh -c \
+    "[ \$(grep -c '^LINE 1 plain step one$' '$T/probe.out') = 2 ] && [ \$(grep -c '^FOUND$' '$T/probe.out') = 2 ]"
+"$BUILD/logtail-probe" --db "$DB" --rank 9 -u x tb > "$T/probe9.out" 2>&1
+check "logtail: a rank nobody runs is an error at once" \
+    grep -q "^OPEN-ERROR no host runs rank 9$" "$T/probe9.out"
+mv "$T/tb.yaml" "$T/tb.yaml.away"
+"$BUILD/logtail-probe" --db "$DB" -u x tb > "$T/probe-nocfg.out" 2>&1
+check "logtail: a config it cannot read is an error at once, naming the host" \
+    grep -q "^OPEN-ERROR cannot read the task's config, which says how to reach t1: " "$T/probe-nocfg.out"
+mv "$T/tb.yaml.away" "$T/tb.yaml"
 
 # hccl with the rank table read from the hosts: no /etc/hccn.conf here, so
 # the probe asks hccn_tool (a stand-in on PATH, as the telemetry tests do

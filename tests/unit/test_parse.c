@@ -1021,6 +1021,7 @@ TEST(parse_traceback_rank_prefix_and_finish)
 	    "[rank0]:   File \"train.py\", line 10, in <module>\n"
 	    "[rank1]: loading shard 3\n"
 	    "[rank0]:     main()\n"
+	    "[rank0]: \n"
 	    "[rank0]: \tcontinued\n"
 	    "[rank0]: RuntimeError: NCCL error in: ProcessGroupNCCL.cpp:1275\n"
 	    "after\n", &r);
@@ -1029,6 +1030,7 @@ TEST(parse_traceback_rank_prefix_and_finish)
 	    "[rank0]: Traceback (most recent call last):\n"
 	    "[rank0]:   File \"train.py\", line 10, in <module>\n"
 	    "[rank0]:     main()\n"
+	    "[rank0]:\n"
 	    "[rank0]: \tcontinued\n"
 	    "[rank0]: RuntimeError: NCCL error in: ProcessGroupNCCL.cpp:1275");
 	parser_free(p);
