@@ -82,6 +82,10 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(AGENT_LIB_OBJ) $(REMOTE_OBJ) $(TUI_LIB_OBJ) $
 $(BUILD)/bench-ingest: $(BUILD)/obj/bench/ingest.o $(STORE_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(SQLITE_LIBS) -lm
 
+# bench/render.sh: the console drawing from a big store.
+$(BUILD)/bench-render: $(BUILD)/obj/bench/render.o $(TUI_LIB_OBJ) $(REMOTE_OBJ) $(BUILD)/libagent.a $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DROVER_LIBS)
+
 # Cross-built static agents (install-deps installs the toolchains).
 AARCH64_CC ?= aarch64-linux-gnu-gcc
 $(BUILD)/x86_64/drover-agent: $(COMMON_SRC) $(AGENT_LIB_SRC) agent/main.c
@@ -109,11 +113,12 @@ unit: $(BUILD)/unit-tests $(BUILD)/rsession-probe $(BUILD)/logtail-probe
 test: deps all unit agents
 	@DROVER_SRC=$(CURDIR) BUILD=$(BUILD) tests/run.sh
 
-bench: deps all $(BUILD)/bench-ingest
+bench: deps all $(BUILD)/bench-ingest $(BUILD)/bench-render
 	bench/agent_overhead.sh
 	bench/fanout.sh
 	BUILD=$(BUILD) bench/ingest.sh
 	BUILD=$(BUILD) bench/latency.sh
+	BUILD=$(BUILD) bench/render.sh
 
 demo: deps all
 	@scripts/demo.sh

@@ -18,7 +18,7 @@ if ! tail -n 1 "$out" | grep -q '^[0-9]* passed, [0-9]* failed$'; then
 	echo "FAIL unit-tests: the runner did not finish (crash?)" | tee -a "$out"
 fi
 
-for t in tests/regress/*.sh; do
+for t in tests/regress/*.sh tests/tui/*.sh; do
 	case "$t" in */lib.sh) continue ;; esac
 	echo "== $(basename "$t" .sh)"
 	sh "$t" 2>&1 | tee -a "$out"

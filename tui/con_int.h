@@ -59,6 +59,10 @@ void con_refresh(struct con *);
 void con_soon(struct con *);
 void con_confirm_clear(struct con *);
 void con_quit_signal(int, void *);
+/* A console on the store without screen or engine (cmd_console adds
+ * them; bench/render.c draws into a screen of its own). */
+struct con *con_new(struct store *);
+void con_screen_init(struct con *);
 void con_free(struct con *);
 /* console_cmd.c */
 void con_engine_start(struct con *);

@@ -443,8 +443,9 @@ static const struct keyhelp global_keys[] = {
 	{ "Esc / h / Left", "back" },
 	{ "j k / Down Up", "move; PgDn PgUp g G: page, top, end" },
 	{ "/", "filter rows (Esc clears)" },
-	{ ":", "command: launch PATH, stop, relaunch failed | all, "
-	    "export csv|jsonl|svg|png FILE, open TASK, tasks, events, quit" },
+	{ ":", "command: launch [PATH], stop, relaunch [failed | all], "
+	    "export FORMAT FILE" },
+	{ "", "  open TASK, chart, logs [HOST [RANK]], events, tasks, q" },
 	{ "q", "quit (training goes on)" },
 	{ "mouse", "click selects, double-click opens, wheel scrolls" },
 	{ NULL, NULL },
@@ -756,7 +757,7 @@ con_soon(struct con *c)
 
 /* ---- start and end ---------------------------------------------------------- */
 
-static void
+void
 con_screen_init(struct con *c)
 {
 	const char *nc = getenv("NO_COLOR");
@@ -828,10 +829,7 @@ cmd_console(int argc, char **argv)
 		store_close(s);
 		return 1;
 	}
-	c = xcalloc(1, sizeof *c);
-	c->loop = loop_new();
-	c->store = s;
-	c->model = model_new(s);
+	c = con_new(s);
 	if (rwcause == NULL)
 		con_engine_start(c);
 	free(rwcause);
@@ -855,6 +853,17 @@ cmd_console(int argc, char **argv)
 	con_free(c);
 	store_close(s);
 	return rc;
+}
+
+struct con *
+con_new(struct store *s)
+{
+	struct con *c = xcalloc(1, sizeof *c);
+
+	c->loop = loop_new();
+	c->store = s;
+	c->model = model_new(s);
+	return c;
 }
 
 void

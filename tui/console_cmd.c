@@ -31,6 +31,28 @@ struct con_pending {
 
 /* ---- the engine's reports ---------------------------------------------- */
 
+/* "task #T attempt #N" for the attempt's database id (each task counts
+ * its attempts from 1); the id itself when the model does not know it. */
+static const char *
+attempt_name(struct con *c, int64_t attempt_id)
+{
+	static char buf[64];
+	const json_t *t;
+	size_t i;
+
+	json_array_foreach(model_tasks(c->model), i, t)
+		if (json_integer_value(json_object_get(t, "attempt_id")) ==
+		    attempt_id) {
+			snprintf(buf, sizeof buf, "task #%lld attempt #%lld",
+			    (long long)json_integer_value(json_object_get(t,
+			    "id")), (long long)json_integer_value(
+			    json_object_get(t, "attempt")));
+			return buf;
+		}
+	snprintf(buf, sizeof buf, "attempt (id %lld)", (long long)attempt_id);
+	return buf;
+}
+
 static void
 con_note_cb(const char *host, const char *state, const char *reason,
     void *arg)
@@ -104,8 +126,8 @@ con_done_cb(int64_t attempt, const char *state, void *arg)
 	struct con_pending *p = c->pending;
 
 	con_message(c, strcmp(state, "succeeded") != 0 &&
-	    strcmp(state, "stopped") != 0, "attempt #%lld %s",
-	    (long long)attempt, state);
+	    strcmp(state, "stopped") != 0, "%s %s", attempt_name(c, attempt),
+	    state);
 	if (p != NULL && p->attempt == attempt) {
 		c->pending = NULL;
 		relaunch_go(c, p);
@@ -121,8 +143,8 @@ con_started_cb(int64_t attempt, int started, int failed, void *arg)
 	if (attempt == 0)
 		con_message(c, 1, "the launch was aborted; nothing started");
 	else
-		con_message(c, failed > 0, "attempt #%lld: %d host%s started, "
-		    "%d failed", (long long)attempt, started,
+		con_message(c, failed > 0, "%s: %d host%s started, "
+		    "%d failed", attempt_name(c, attempt), started,
 		    started == 1 ? "" : "s", failed);
 	con_soon(c);
 }
@@ -273,8 +295,8 @@ stop_yes(struct con *c, void *arg)
 		free(cause);
 		return;
 	}
-	con_message(c, 0, "stopping attempt #%lld: SIGTERM now, SIGKILL after "
-	    "%d s", (long long)s->attempt, STOP_GRACE_S);
+	con_message(c, 0, "stopping %s: SIGTERM now, SIGKILL after %d s",
+	    attempt_name(c, s->attempt), STOP_GRACE_S);
 	con_soon(c);
 }
 
@@ -294,14 +316,14 @@ con_stop_task(struct con *c, int64_t task)
 	list = host_list(hosts, live_states, &n);
 	json_decref(hosts);
 	if (n == 0) {
-		con_message(c, 1, "stop: no host of attempt #%lld is running",
-		    (long long)attempt);
+		con_message(c, 1, "stop: no host of %s is running",
+		    attempt_name(c, attempt));
 		free(list);
 		return;
 	}
-	xasprintf(&text, "Stop task #%lld, attempt #%lld, on %d host%s:\n"
+	xasprintf(&text, "Stop %s on %d host%s:\n"
 	    "  %s\nEach gets SIGTERM, then SIGKILL after %d s. The task can "
-	    "be relaunched later.", (long long)task, (long long)attempt, n,
+	    "be relaunched later.", attempt_name(c, attempt), n,
 	    n == 1 ? "" : "s", list, STOP_GRACE_S);
 	s = xcalloc(1, sizeof *s);
 	s->task = task;
@@ -340,9 +362,9 @@ relaunch_hosts_yes(struct con *c, void *arg)
 		free(cause);
 		return;
 	}
-	con_message(c, 0, "relaunching %zu host%s into attempt #%lld",
+	con_message(c, 0, "relaunching %zu host%s into %s",
 	    strv_len(r->hosts), strv_len(r->hosts) == 1 ? "" : "s",
-	    (long long)r->attempt);
+	    attempt_name(c, r->attempt));
 	con_soon(c);
 }
 
@@ -410,8 +432,8 @@ con_relaunch_hosts(struct con *c, int64_t task, char **hosts)
 	if (hosts == NULL || hosts[0] == NULL) {
 		list = host_list(all, failed, &n);
 		if (n == 0) {
-			con_message(c, 1, "relaunch: no failed host in attempt "
-			    "#%lld; mark hosts with space", (long long)attempt);
+			con_message(c, 1, "relaunch: no failed host in %s; "
+			    "mark hosts with space", attempt_name(c, attempt));
 			free(list);
 			json_decref(all);
 			return;
@@ -438,9 +460,9 @@ con_relaunch_hosts(struct con *c, int64_t task, char **hosts)
 		list = con_join(r->hosts, 24);
 		n = (int)strv_len(r->hosts);
 	}
-	xasprintf(&text, "Relaunch %d host%s into attempt #%lld (same node "
-	    "ranks, rank table and spec):\n  %s\nThe other hosts are not "
-	    "touched.", n, n == 1 ? "" : "s", (long long)attempt, list);
+	xasprintf(&text, "Relaunch %d host%s into %s (same node ranks, rank "
+	    "table and spec):\n  %s\nThe other hosts are not touched.", n,
+	    n == 1 ? "" : "s", attempt_name(c, attempt), list);
 	con_confirm(c, text, relaunch_hosts_yes, r, relaunch_arg_free);
 	free(text);
 	free(list);
@@ -476,8 +498,8 @@ relaunch_all_yes(struct con *c, void *arg)
 		/* Survivors first; con_done_cb goes on. */
 		pending_free(c->pending);
 		c->pending = mine;
-		con_message(c, 0, "stopping the survivors of attempt #%lld, "
-		    "then restarting every host", (long long)p->attempt);
+		con_message(c, 0, "stopping the survivors of %s, then "
+		    "restarting every host", attempt_name(c, p->attempt));
 		return;
 	}
 	free(cause);
@@ -523,15 +545,16 @@ con_relaunch_all(struct con *c, int64_t task, char **exclude, char **replace)
 	if (n > 0)
 		xasprintf(&text, "Restart task #%lld as a new attempt with its "
 		    "resume arguments.\nFirst stop the %d running host%s of "
-		    "attempt #%lld (SIGTERM, SIGKILL after %d s):\n  %s\n"
+		    "%s (SIGTERM, SIGKILL after %d s):\n  %s\n"
 		    "Then start %zu host%s:\n  %s", (long long)task, n,
-		    n == 1 ? "" : "s", (long long)attempt, STOP_GRACE_S, live,
+		    n == 1 ? "" : "s", attempt_name(c, attempt), STOP_GRACE_S,
+		    live,
 		    cfg->cluster.nhosts, cfg->cluster.nhosts == 1 ? "" : "s",
 		    hosts);
 	else
 		xasprintf(&text, "Restart task #%lld as a new attempt with its "
-		    "resume arguments (attempt #%lld has ended).\nStart %zu "
-		    "host%s:\n  %s", (long long)task, (long long)attempt,
+		    "resume arguments (%s has ended).\nStart %zu "
+		    "host%s:\n  %s", (long long)task, attempt_name(c, attempt),
 		    cfg->cluster.nhosts, cfg->cluster.nhosts == 1 ? "" : "s",
 		    hosts);
 	p = xcalloc(1, sizeof *p);

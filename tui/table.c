@@ -422,7 +422,11 @@ table_draw(struct table *t, struct con *c, int y, int x, int h, int w)
 	for (col = 0, cx = x + 2; col < t->ncols && cx < x + w; col++) {
 		snprintf(head, sizeof head, "%s%s", t->cols[col].name,
 		    col == t->sort_col ? (t->reverse ? "v" : "^") : "");
-		con_put(c, y, cx, wid[col], con_attr(c, CC_HEAD), head);
+		if (t->cols[col].right)
+			con_putf(c, y, cx, wid[col], con_attr(c, CC_HEAD),
+			    "%*s", wid[col], head);
+		else
+			con_put(c, y, cx, wid[col], con_attr(c, CC_HEAD), head);
 		cx += wid[col] + 1;
 	}
 	t->y0 = y + 1;

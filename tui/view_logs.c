@@ -81,12 +81,25 @@ count(const struct logs *d)
 	return d->lt != NULL ? (long)logtail_count(d->lt) : 0;
 }
 
+/* Line i, where the one past the last is the line still being written
+ * (a progress bar's latest redraw). */
+static const struct logline *
+line_at(const struct logs *d, long i)
+{
+	if (d->lt == NULL || i < 0)
+		return NULL;
+	if (i < count(d))
+		return logtail_line(d->lt, (size_t)i);
+	return i == count(d) ? logtail_partial(d->lt) : NULL;
+}
+
 static void
 logs_draw(struct view *v, struct con *c, int y, int h, int w)
 {
 	struct logs *d = v->data;
 	const struct logline *l;
-	long n = count(d), i, first;
+	long n = count(d) + (d->lt != NULL && logtail_partial(d->lt) != NULL),
+	    i, first;
 	int row, attr;
 
 	d->h = h - 1;
@@ -104,7 +117,7 @@ logs_draw(struct view *v, struct con *c, int y, int h, int w)
 	first = d->top;
 	for (row = 0; row < d->h; row++) {
 		i = first + row;
-		if (i >= n || (l = logtail_line(d->lt, (size_t)i)) == NULL) {
+		if (i >= n || (l = line_at(d, i)) == NULL) {
 			con_put(c, y + 1 + row, 0, w, 0, "");
 			continue;
 		}

@@ -16,10 +16,10 @@
 #include <string.h>
 
 static const struct table_col cols[] = {
-	{ "HOST", 16, 0 }, { "NODE", 4, 1 }, { "RANKS", 7, 1 },
-	{ "STATE", 11, 0 }, { "STEP", 8, 1 }, { "LOSS", 9, 1 },
-	{ "STEP_MS", 8, 1 }, { "VS_MED", 6, 1 }, { "SAMPLES/S", 9, 1 },
-	{ "DEV%", 5, 1 }, { "DEV_MEM", 11, 1 }, { "SEEN", 5, 1 },
+	{ "HOST", 14, 0 }, { "NODE", 4, 1 }, { "RANKS", 5, 1 },
+	{ "STATE", 11, 0 }, { "STEP", 7, 1 }, { "LOSS", 8, 1 },
+	{ "STEP_MS", 7, 1 }, { "VS_MED", 6, 1 }, { "SAMP/S", 7, 1 },
+	{ "DEV%", 4, 1 }, { "DEV_MEM", 9, 1 }, { "SEEN", 5, 1 },
 	{ "REASON", 0, 0 },
 };
 
@@ -31,7 +31,7 @@ static const struct keyhelp keys[] = {
 	{ "r", "relaunch: marked or failed hosts into this attempt, or all" },
 	{ "x", "stop the task (asks first, names the hosts)" },
 	{ "s", "sort by the next column (again: reverse)" },
-	{ "E", "export the metrics to TASK-metrics.csv" },
+	{ "E", "export the metrics to task<ID>-metrics.csv" },
 	{ NULL, NULL },
 };
 
@@ -122,6 +122,25 @@ task_update(struct view *v, struct con *c)
 }
 
 static void
+host_detail(struct con *c, const struct model_task *mt, const char *host,
+    int y, int w)
+{
+	const json_t *h;
+	size_t i;
+
+	con_put(c, y, 0, w, 0, "");
+	json_array_foreach(mt->hosts, i, h) {
+		if (host == NULL || strcmp(jstr_or(h, "host", ""), host) != 0)
+			continue;
+		con_putf(c, y, 0, w, con_attr(c, con_state_color(jstr_or(h,
+		    "state", NULL))), " %s: %s%s%s (launches: %lld)", host,
+		    jstr_or(h, "state", "-"), *jstr_or(h, "reason", "") ?
+		    ", " : "", jstr_or(h, "reason", ""), (long long)
+		    json_integer_value(json_object_get(h, "launches")));
+	}
+}
+
+static void
 task_draw(struct view *v, struct con *c, int y, int h, int w)
 {
 	struct task *d = v->data;
@@ -149,7 +168,9 @@ task_draw(struct view *v, struct con *c, int y, int h, int w)
 	    table_filter(d->t) ? table_filter(d->t) : "");
 	con_putf(c, y + 1, 0, w, con_attr(c, con_state_color(state)) | A_BOLD,
 	    " %s", mt->why);
-	table_draw(d->t, c, y + 2, 0, h - 2, w);
+	table_draw(d->t, c, y + 2, 0, h - 3, w);
+	/* The selected host's reason, whole. */
+	host_detail(c, mt, table_cursor_key(d->t), y + h - 1, w);
 }
 
 /* The first rank of the cursor's host. */

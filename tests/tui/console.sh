@@ -1,0 +1,120 @@
+# console.sh - the console driven through tmux (send-keys, capture-pane)
+# against a live local cluster: open a running task, its hosts, a chart
+# with data, a filter, a host's log, a failed host marked and relaunched
+# and back running, quit without stopping anything, reopen on the same
+# state. Every check reads what the screen shows.
+. "$(dirname "$0")/../regress/lib.sh"
+
+DROVER="$BUILD/drover"
+export DROVER_AGENT_DIR="$BUILD"
+export HOME="$T/home"
+DB="$T/db"
+S="drover-test-$$"
+mkdir -p "$HOME"
+command -v tmux > /dev/null || { skip "console" "no tmux"; exit 0; }
+
+tm() { tmux -L "$S" "$@"; }
+scr() { tm capture-pane -p -t c 2>/dev/null; }
+has() { scr | grep -q -- "$1"; }
+# wait_screen SECONDS PATTERN: until the screen shows it.
+wait_screen() { wait_for "$1" has "$2"; }
+keys() { tm send-keys -t c "$@"; sleep 0.4; }
+console() {
+	tm kill-session -t c 2>/dev/null
+	sleep 0.3
+	tm new-session -d -s c -x 120 -y 40 \
+	    "LANG=C.UTF-8 LC_ALL=C.UTF-8 HOME='$HOME' DROVER_AGENT_DIR='$BUILD' '$DROVER' console --db '$DB' $1 2> '$T/console.err'; echo \"exit \$?\" >> '$T/console.err'; sleep 600"
+}
+cleanup_tm() { tm kill-server 2>/dev/null; "$DROVER" stop --db "$DB" --grace 2 tui > /dev/null 2>&1; }
+trap 'cleanup_tm; cleanup' EXIT
+
+# Three hosts; h2 fails at step 30 on its first run only.
+cat > "$T/task.yaml" <<YAML
+cluster:
+  hosts: "h[1-3]"
+  transport: local
+  base_dir: $T/runs
+task:
+  name: tui
+  command: >-
+    if [ \${host} = h2 ] && [ ! -e $T/h2-failed ]; then touch $T/h2-failed;
+    exec python3 $SIM --format diffusers --steps 3000 --interval 0.05 --fail-at 30; fi;
+    exec python3 $SIM --format diffusers --steps 3000 --interval 0.05
+  launcher: plain
+  parser: diffusers
+YAML
+"$DROVER" launch --db "$DB" "$T/task.yaml" > /dev/null 2> "$T/launch.err"
+check "the task started" test $? = 0
+
+console ""
+wait_screen 10 " tui  *running"
+check "tasks view: the task, running, 3 hosts" sh -c \
+    "tmux -L $S capture-pane -p -t c | grep -E '^ +1 tui +running +[0-9]/3 +1 '"
+keys Enter
+wait_screen 5 "Task #1 tui"
+check "task view: every host with its node rank" sh -c \
+    "tmux -L $S capture-pane -p -t c | grep -cE '^  h[123] +[012] ' | grep -qx 3"
+wait_screen 20 "h2 .* failed"
+check "task view: h2 failed, with its reason" has "h2 .* failed .*rank 1"
+check "task view: the header says why" has "1 of 3 hosts failed; h2"
+check "task view: the failed state is red" sh -c \
+    "tmux -L $S capture-pane -p -e -t c | grep 'h2 ' | grep -q '31m'"
+
+keys c
+wait_screen 5 "Charts of task #1"
+check "charts: the loss chart titled" has "loss"
+check "charts: the step time chart titled" has "step time"
+check "charts: braille dots drawn" sh -c \
+    "tmux -L $S capture-pane -p -t c | grep -q '[⠁-⣿]'"
+check "charts: points counted" sh -c \
+    "tmux -L $S capture-pane -p -t c | grep -qE 'Charts of task #1: [1-9][0-9]* points'"
+keys Escape
+
+keys / h 3
+wait_screen 3 "filter: h3"
+check "filter: h3 shown" has "^  h3 "
+check "filter: h1 hidden" sh -c "! tmux -L $S capture-pane -p -t c | grep -q '^  h1 '"
+keys Escape
+wait_screen 3 "^  h1 "
+check "filter cleared: h1 back" has "^  h1 "
+
+keys g Enter
+wait_screen 5 "following h1 rank-0.log"
+check "logs: h1's rank 0, live" has "following h1 rank-0.log"
+check "logs: the trainer's progress lines" has "Steps: .*step_loss="
+keys Escape
+
+keys r
+wait_screen 3 "Relaunch task #1"
+check "relaunch view: the failed host comes marked" has "^\* h2 .*failed .*relaunch"
+keys Enter
+wait_screen 3 "Relaunch 1 host into task #1 attempt #1"
+check "relaunch: the confirmation names the host" sh -c \
+    "tmux -L $S capture-pane -p -t c | grep -A1 'Relaunch 1 host' | grep -q '^ *h2 *$'"
+keys y
+keys Escape
+wait_screen 20 "h2 .* running"
+check "relaunch: h2 running again" has "h2 .* running"
+keys g j
+check "relaunch: h2's reason, whole, on the detail line" has "^ h2: running, relaunched into the same attempt (launches: 2)"
+
+keys q
+wait_screen 3 "quitting never stops training"
+check "quit: says the training goes on" has "quitting never stops training"
+keys q
+wait_for 5 grep -q "^exit 0" "$T/console.err"
+check "quit: the console exited 0" grep -q "^exit 0" "$T/console.err"
+check "quit: the console said so on the terminal too" grep -q "the training goes on" "$T/console.err"
+check "quit: every host still running" sh -c \
+    "'$DROVER' status --db '$DB' --json tui | jq -e '[.hosts[].state] == [\"running\",\"running\",\"running\"]'"
+
+console "tui"
+wait_screen 10 "Task #1 tui"
+check "reopened on the task: the same hosts, all running" sh -c \
+    "tmux -L $S capture-pane -p -t c | grep -cE '^  h[123] .* running' | grep -qx 3"
+keys j
+check "reopened: h2's relaunch still recorded" has "^ h2: running, relaunched into the same attempt (launches: 2)"
+keys e
+wait_screen 5 "Events of task #1"
+check "events: the relaunch in the audit log" has "relaunch"
+keys q q
