@@ -23,10 +23,25 @@ console() {
 	tm kill-session -t c 2>/dev/null
 	sleep 0.3
 	tm new-session -d -s c -x 120 -y 40 \
-	    "LANG=C.UTF-8 LC_ALL=C.UTF-8 HOME='$HOME' DROVER_AGENT_DIR='$BUILD' '$DROVER' console --db '$DB' $1 2> '$T/console.err'; echo \"exit \$?\" >> '$T/console.err'; sleep 600"
+	    "PATH='$PATH' LANG=C.UTF-8 LC_ALL=C.UTF-8 HOME='$HOME' DROVER_AGENT_DIR='$BUILD' '$DROVER' console --db '$DB' $1 2> '$T/console.err'; echo \"exit \$?\" >> '$T/console.err'; sleep 600"
 }
 cleanup_tm() { tm kill-server 2>/dev/null; "$DROVER" stop --db "$DB" --grace 2 tui > /dev/null 2>&1; }
 trap 'cleanup_tm; cleanup' EXIT
+
+# No GPU here: a stand-in nvidia-smi first on PATH prints what the real
+# one prints, so the agents send telemetry.
+mkdir -p "$T/bin"
+cat > "$T/bin/nvidia-smi" <<'SH'
+#!/bin/sh
+case "$*" in *--query-gpu=*) ;; *) exit 2 ;; esac
+while :; do
+	echo "0, GPU-11111111-2222-3333-4444-555555555555, 97, 30720, 81920, 64, 312.50"
+	echo "1, GPU-66666666-7777-8888-9999-000000000000, 93, 30720, 81920, 62, [N/A]"
+	sleep 1
+done
+SH
+chmod +x "$T/bin/nvidia-smi"
+export PATH="$T/bin:$PATH"
 
 # Three hosts; h2 fails at step 30 on its first run only.
 cat > "$T/task.yaml" <<YAML
@@ -34,6 +49,7 @@ cluster:
   hosts: "h[1-3]"
   transport: local
   base_dir: $T/runs
+  telemetry_interval_s: 1
 task:
   name: tui
   command: >-
@@ -59,6 +75,9 @@ check "task view: h2 failed, with its reason" has "h2 .* failed .*rank 1"
 check "task view: the header says why" has "1 of 3 hosts failed; h2"
 check "task view: the failed state is red" sh -c \
     "tmux -L $S capture-pane -p -e -t c | grep 'h2 ' | grep -q '31m'"
+wait_screen 10 "^  h1 .* 95 *60.0/160G"
+check "task view: device utilisation and memory from telemetry (mean 95%, 60 of 160 GiB)" \
+    has "^  h1 .* 95 *60.0/160G"
 
 keys c
 wait_screen 5 "Charts of task #1"
@@ -117,4 +136,32 @@ check "reopened: h2's relaunch still recorded" has "^ h2: running, relaunched in
 keys e
 wait_screen 5 "Events of task #1"
 check "events: the relaunch in the audit log" has "relaunch"
+
+# A launch from the console: the plan, a confirmation, progress per host.
+cat > "$T/small.yaml" <<YAML
+cluster:
+  hosts: "s[1-2]"
+  transport: local
+  base_dir: $T/runs
+task:
+  name: small
+  command: [python3, $SIM, --format, kohya, --steps, "600", --interval, "0.05"]
+  launcher: plain
+  parser: kohya
+YAML
+keys ":launch $T/small.yaml" Enter
+wait_screen 5 "Launch $T/small.yaml"
+check "launch: the plan of each host shown" has "s2"
+keys H
+keys C-u "s[1-3]" Enter
+wait_screen 5 "cluster.hosts=s\\[1-3\\]"
+check "launch: a host range edited into a --set" has "s3"
+keys Enter
+wait_screen 3 "Launch task small"
+check "launch: the confirmation names every host" has "s1, s2, s3"
+keys y
+wait_screen 20 "s3 .*running"
+check "launch: progress per host up to running" sh -c \
+    "tmux -L $S capture-pane -p -t c | grep -cE '^ s[123] +\\[#{20}\\] running' | grep -qx 3"
+"$DROVER" stop --db "$DB" --grace 2 small > /dev/null 2>&1 &
 keys q q
