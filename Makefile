@@ -112,8 +112,10 @@ bench: deps all $(BUILD)/bench-ingest
 	BUILD=$(BUILD) bench/ingest.sh
 	BUILD=$(BUILD) bench/latency.sh
 
-demo: deps all
-	@scripts/demo.sh
+# The local hosts of the demo get the agent built for this machine.
+HOST_ARCH := $(shell uname -m)
+demo: deps all $(BUILD)/$(HOST_ARCH)/drover-agent
+	@DROVER_SRC=$(CURDIR) BUILD=$(BUILD) scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)
