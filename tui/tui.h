@@ -20,5 +20,7 @@ int cmd_metrics(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_relaunch(int argc, char **argv);
 int cmd_logs(int argc, char **argv);	/* cmd_logs.c */
+/* The folder with the agent builds (<dir>/<arch>/drover-agent); allocated. */
+char *agent_dir_default(void);
 
 #endif
