@@ -200,7 +200,7 @@ class Printer:
         if self.fmt == "kohya":
             print("\nepoch %d/%d" % (e, self.epochs), flush=True)
 
-    def step(self, s, e, loss, lr, step_ms, done):
+    def step(self, s, e, loss, lr, step_ms):
         if self.fmt == "diffusers":
             sys.stderr.write("\r" + bar("Steps", s, self.total,
                              time.time() - self.t0,
@@ -331,7 +331,7 @@ def main():
         spent = time.time() - t0
         if a.min_step_ms > 0 and spent * 1000 < a.min_step_ms:
             time.sleep(a.min_step_ms / 1000 - spent)
-        out.step(s, e, loss, lr, (time.time() - t0) * 1000, s == a.steps)
+        out.step(s, e, loss, lr, (time.time() - t0) * 1000)
         if a.ckpt_every and s % a.ckpt_every == 0 and s < a.steps:
             path, line = out.ckpt_path(s)
             save(path, latest, p, (m, v), s)
