@@ -2,6 +2,9 @@
 #   make                 build/drover-agent (static) and build/drover
 #   make test            install-deps check, build, unit + regress tests
 #   make agents          static agents for x86_64 and aarch64
+#   make demo            a real 4-host task on this machine (scripts/demo.sh)
+#   make install         PREFIX=/usr/local, DESTDIR: drover, the agents, drover(1)
+#   make uninstall
 #   make SANITIZER=address,undefined test
 #   CI=1 make ...        warnings are errors
 
@@ -57,7 +60,7 @@ TUI_LIB_OBJ := $(TUI_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all test unit regress deps agents demo clean bench fuzz
+.PHONY: all test unit regress deps agents demo clean bench fuzz install uninstall
 
 all: $(BUILD)/drover-agent $(BUILD)/drover
 
@@ -120,8 +123,33 @@ bench: deps all $(BUILD)/bench-ingest $(BUILD)/bench-render
 	BUILD=$(BUILD) bench/latency.sh
 	BUILD=$(BUILD) bench/render.sh
 
-demo: deps all
-	@scripts/demo.sh
+# The local hosts of the demo get the agent built for this machine.
+HOST_ARCH := $(shell uname -m)
+demo: deps all $(BUILD)/$(HOST_ARCH)/drover-agent
+	@DROVER_SRC=$(CURDIR) BUILD=$(BUILD) scripts/demo.sh
+
+# drover finds the agents it pushes in PREFIX/lib/drover/<arch>/ (beside
+# its binary in the build tree); every agent build there is installed.
+PREFIX ?= /usr/local
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+AGENTDIR := $(DESTDIR)$(PREFIX)/lib/drover
+MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
+INSTALL ?= install
+install: all $(BUILD)/$(HOST_ARCH)/drover-agent
+	$(INSTALL) -d $(BINDIR) $(MANDIR)
+	$(INSTALL) -m 0755 $(BUILD)/drover $(BUILD)/drover-agent $(BINDIR)/
+	for a in x86_64 aarch64; do \
+		if [ -f $(BUILD)/$$a/drover-agent ]; then \
+			$(INSTALL) -d $(AGENTDIR)/$$a && \
+			$(INSTALL) -m 0755 $(BUILD)/$$a/drover-agent $(AGENTDIR)/$$a/ || exit 1; \
+		fi; \
+	done
+	$(INSTALL) -m 0644 docs/drover.1 $(MANDIR)/drover.1
+
+uninstall:
+	rm -f $(BINDIR)/drover $(BINDIR)/drover-agent $(MANDIR)/drover.1
+	rm -f $(AGENTDIR)/x86_64/drover-agent $(AGENTDIR)/aarch64/drover-agent
+	-rmdir $(AGENTDIR)/x86_64 $(AGENTDIR)/aarch64 $(AGENTDIR) 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)

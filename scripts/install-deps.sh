@@ -58,9 +58,13 @@ case " $need " in
 	;;
 esac
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null || { echo "apt-get update failed" >&2; exit 1; }
+# Wait for another apt (unattended-upgrades on a fresh machine, a second
+# shell) instead of failing at once on the dpkg lock.
+LOCK="-o DPkg::Lock::Timeout=600"
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $need >/dev/null ||
+apt-get $LOCK update -qq >/dev/null || { echo "apt-get update failed" >&2; exit 1; }
+# shellcheck disable=SC2086
+apt-get $LOCK install -y -qq --no-install-recommends $need >/dev/null ||
 	{ echo "apt-get install failed: $need" >&2; exit 1; }
 left=$(missing | tr '\n' ' ')
 if [ -n "${left% }" ]; then

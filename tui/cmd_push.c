@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
+
 struct push_state {
 	int ok, failed;
 };
@@ -48,7 +50,7 @@ cmd_push(int argc, char **argv)
 	struct hostlist *hl;
 	struct loop *loop;
 	const char *args[3], *agent_dir = NULL;
-	char *cause = NULL, *end, *self = NULL, *slash;
+	char *cause = NULL, *end, *self = NULL;
 	int i, n = 0, agent = 0;
 	long mode;
 
@@ -78,13 +80,8 @@ cmd_push(int argc, char **argv)
 	if (agent) {
 		if (n != 1)
 			goto usage;
-		/* By default the builds beside this binary: build/<arch>/. */
-		if (agent_dir == NULL) {
-			self = realpath("/proc/self/exe", NULL);
-			if (self != NULL && (slash = strrchr(self, '/')) != NULL)
-				*slash = '\0';
-			agent_dir = self != NULL ? self : ".";
-		}
+		if (agent_dir == NULL)
+			agent_dir = self = agent_dir_default();
 		o.agent_dir = agent_dir;
 		o.agent_remote = ".drover/bin/drover-agent";
 	} else if (n != 3 || args[2][0] != '/')

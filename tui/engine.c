@@ -818,23 +818,59 @@ engine_actor(void)
 	return u != NULL && *u != '\0' ? u : "user";
 }
 
+/*
+ * $DROVER_AGENT_DIR; else the folder of this binary when the agent builds
+ * are beside it (the build tree: build/drover, build/x86_64/drover-agent);
+ * else PREFIX/lib/drover of an installed drover (PREFIX/bin/drover, see
+ * make install).
+ */
+char *
+agent_dir_default(void)
+{
+	static const char *const arches[] = { "x86_64", "aarch64" };
+	char *self, *slash, *path, *lib;
+	size_t i;
+
+	if (getenv("DROVER_AGENT_DIR") != NULL)
+		return xstrdup(getenv("DROVER_AGENT_DIR"));
+	if ((self = realpath("/proc/self/exe", NULL)) == NULL)
+		return xstrdup(".");
+	if ((slash = strrchr(self, '/')) != NULL)
+		*slash = '\0';
+	for (i = 0; i < nitems(arches); i++) {
+		xasprintf(&path, "%s/%s/drover-agent", self, arches[i]);
+		if (access(path, R_OK) == 0) {
+			free(path);
+			return self;
+		}
+		free(path);
+	}
+	xasprintf(&lib, "%s/../lib/drover", self);
+	xasprintf(&path, "%s/%s/drover-agent", lib, arches[0]);
+	if (access(path, R_OK) != 0) {
+		free(path);
+		xasprintf(&path, "%s/%s/drover-agent", lib, arches[1]);
+	}
+	if (access(path, R_OK) == 0) {
+		free(path);
+		free(self);
+		return lib;
+	}
+	free(path);
+	free(lib);
+	return self;
+}
+
 void
 engine_opts_init(struct engine_opts *eo)
 {
 	static char agent_dir[4096];
-	char *self, *slash;
+	char *dir = agent_dir_default();
 
 	memset(eo, 0, sizeof *eo);
 	eo->actor = engine_actor();
-	if (getenv("DROVER_AGENT_DIR") != NULL)
-		snprintf(agent_dir, sizeof agent_dir, "%s",
-		    getenv("DROVER_AGENT_DIR"));
-	else if ((self = realpath("/proc/self/exe", NULL)) != NULL) {
-		if ((slash = strrchr(self, '/')) != NULL)
-			*slash = '\0';
-		snprintf(agent_dir, sizeof agent_dir, "%s", self);
-		free(self);
-	}
+	snprintf(agent_dir, sizeof agent_dir, "%s", dir);
+	free(dir);
 	eo->agent_dir = agent_dir;
 	if (getenv("DROVER_SILENCE_S") != NULL)
 		eo->silence_s = atoi(getenv("DROVER_SILENCE_S"));

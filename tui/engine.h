@@ -46,6 +46,9 @@ struct engine_opts {
  * as actor, the agent beside this program or in $DROVER_AGENT_DIR, and
  * $DROVER_SILENCE_S / $DROVER_KEEPALIVE_S. */
 void engine_opts_init(struct engine_opts *);
+/* The folder with the agent builds (<dir>/<arch>/drover-agent);
+ * allocated. */
+char *agent_dir_default(void);
 /* Who decides, for the audit log: $USER, else "user". */
 const char *engine_actor(void);
 

@@ -220,15 +220,20 @@ launch_plan(struct eatt *a)
 		const char **stages = xcalloc(a->cfg->nstages + 1,
 		    sizeof *stages);
 
+		/* Absolute: relaunch --all and the stages re-read it from
+		 * wherever the next drover runs. */
+		char *real = realpath(a->cfg->path, NULL);
+
 		for (i = 0; i < a->cfg->nstages; i++)
 			stages[i] = a->cfg->stages[i].name;
 		memset(&tn, 0, sizeof tn);
 		tn.name = a->cfg->task;
-		tn.config_path = a->cfg->path;
+		tn.config_path = real != NULL ? real : a->cfg->path;
 		tn.config_text = a->cfg->text;
 		tn.stages = stages;
 		i = store_task_create(e->store, &tn, e->o.actor, &a->task_id,
 		    &cause) != 0;
+		free(real);
 		free(stages);
 		if (i)
 			goto fail;
