@@ -516,6 +516,59 @@ chart_legend(const struct chart *c, struct chart_grid *g, int row)
 	}
 }
 
+/* Fewer columns: each new one takes the old ones that fall in it (min of
+ * lo, max of hi, mean of mid, sum of bad). */
+static void
+chart_plot_resample(struct chart_plot *p, int ncols)
+{
+	double *lo, *hi, *mid;
+	uint64_t *bad;
+	uint32_t *n;
+	int r, f, j;
+	size_t a, b;
+
+	lo = xreallocarray(NULL, (size_t)p->nrows * ncols, sizeof *lo);
+	hi = xreallocarray(NULL, (size_t)p->nrows * ncols, sizeof *hi);
+	mid = xcalloc((size_t)p->nrows * ncols, sizeof *mid);
+	bad = xcalloc((size_t)ncols, sizeof *bad);
+	n = xcalloc((size_t)ncols, sizeof *n);
+	for (f = 0; f < p->ncols; f++)
+		bad[(int64_t)f * ncols / p->ncols] += p->bad[f];
+	for (r = 0; r < p->nrows; r++) {
+		memset(n, 0, (size_t)ncols * sizeof *n);
+		for (f = 0; f < p->ncols; f++) {
+			j = (int)((int64_t)f * ncols / p->ncols);
+			a = (size_t)r * p->ncols + f;
+			b = (size_t)r * ncols + j;
+			if (isnan(p->mid[a]))
+				continue;
+			if (n[j] == 0 || p->lo[a] < lo[b])
+				lo[b] = p->lo[a];
+			if (n[j] == 0 || p->hi[a] > hi[b])
+				hi[b] = p->hi[a];
+			mid[b] += p->mid[a];
+			n[j]++;
+		}
+		for (j = 0; j < ncols; j++) {
+			b = (size_t)r * ncols + j;
+			if (n[j] == 0)
+				lo[b] = hi[b] = mid[b] = NAN;
+			else
+				mid[b] /= n[j];
+		}
+	}
+	free(p->lo);
+	free(p->hi);
+	free(p->mid);
+	free(p->bad);
+	free(n);
+	p->lo = lo;
+	p->hi = hi;
+	p->mid = mid;
+	p->bad = bad;
+	p->ncols = ncols;
+}
+
 static int
 chart_label_width(const struct chart_plot *p, int logy, double *ticks,
     int *nticks, int *prec)
@@ -558,23 +611,22 @@ chart_render(const struct chart *c, struct chart_grid *g)
 	}
 
 	/* The label width depends on the y range, which depends a little on
-	 * the plot width: guess, and redo if the guess was wrong. */
-	L = 4;
+	 * the plot width: reduce to the widest plot (1-column labels) once,
+	 * then resample to the width the labels leave. */
 	memset(&cv, 0, sizeof cv);
 	cv.ascii = g->ascii;
 	cv.ph = g->rows - 4;
-	for (;;) {
-		cv.pw = g->cols - L - 1;
-		cv.dw = cv.ascii ? cv.pw : 2 * cv.pw;
-		chart_plot_compute(c, cv.dw, &p);
-		if (p.empty)
-			break;
-		i = chart_label_width(&p, c->logy, ticks, &nticks, &prec);
-		if (i == L || i > g->cols - CHART_MIN_COLS / 2)
-			break;
-		L = i;
-		chart_plot_release(&p);
+	L = 1;
+	chart_plot_compute(c, cv.ascii ? g->cols - 2 : 2 * (g->cols - 2), &p);
+	if (!p.empty) {
+		L = chart_label_width(&p, c->logy, ticks, &nticks, &prec);
+		if (L > g->cols / 3)
+			L = g->cols / 3;
 	}
+	cv.pw = g->cols - L - 1;
+	cv.dw = cv.ascii ? cv.pw : 2 * cv.pw;
+	if (!p.empty && cv.dw != p.ncols)
+		chart_plot_resample(&p, cv.dw);
 	chart_title(c, &p, g);
 	chart_legend(c, g, g->rows - 1);
 	if (p.empty) {

@@ -58,11 +58,13 @@ struct series_col {
 void series_columns(const struct series *, int64_t x0, int64_t x1,
     int ncols, int flags, struct series_col *);
 
-/* The column of a step when [x0, x1] is split into ncols equal columns. */
+/* The column of a step when [x0, x1] is split into ncols equal columns
+ * (written as a product so that loops hoist the factor). */
 static inline int
 chart_col_of(int64_t x0, int64_t x1, int ncols, double step)
 {
-	double c = (step - (double)x0) * ncols / ((double)(x1 - x0) + 1);
+	double c = (step - (double)x0) * (ncols / ((double)(x1 - x0) + 1)) +
+	    1e-7;
 
 	if (c < 0)
 		return 0;
