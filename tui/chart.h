@@ -9,7 +9,8 @@
  * range extends downward for a step before it) plus the last SERIES_TAIL
  * points exactly, so a zoom into the last few hundred steps draws real
  * points. Steps may come in any order and repeat (a relaunch resumes from an
- * earlier step). Steps must lie within +-2^62.
+ * earlier step). Steps must lie within +-2^62, and one bucket counts at
+ * most 2^32 - 1 points.
  */
 #ifndef DROVER_CHART_H
 #define DROVER_CHART_H

@@ -498,6 +498,12 @@ chart_export_png(const struct chart *c, const char *path, int w, int h,
 		chart_ptext(&im, f.px0, f.py0 + f.ph + 6, s, 0, axis);
 		chart_step_label(p.x1, s, sizeof s);
 		chart_ptext(&im, f.px0 + f.pw, f.py0 + f.ph + 6, s, 1, axis);
+		if (p.x1 - p.x0 >= 2) {
+			chart_step_label(p.x0 + (p.x1 - p.x0) / 2, s, sizeof s);
+			chart_ptext(&im, (int)chart_fx(&f, &p, p.x0 +
+			    (p.x1 - p.x0) / 2) + (int)strlen(s) * 3,
+			    f.py0 + f.ph + 6, s, 1, axis);
+		}
 	}
 	for (k = 0; !p.empty && k < c->nmarkers; k++) {
 		if (c->markers[k] < p.x0 || c->markers[k] > p.x1)

@@ -446,6 +446,53 @@ TEST(chart_render_log_scale)
 	series_free(z);
 }
 
+/* The column of the y axis. */
+static int
+axis_col(struct chart_grid *g)
+{
+	int c;
+
+	for (c = 0; c < g->cols; c++)
+		if (strcmp(cell(g, 1, c)->ch, "┤") == 0 ||
+		    strcmp(cell(g, 1, c)->ch, "│") == 0)
+			return c;
+	return -1;
+}
+
+/* EMA runs over the display points: a step from 0 to 10 at step 50 rises
+ * gradually instead of at once. */
+TEST(chart_render_ema_smooths_display_points)
+{
+	struct series *s = series_new();
+	struct chart_line line = { s, "h", 1 };
+	struct chart c = { .lines = &line, .nlines = 1 };
+	struct chart_grid *g = grid_new(22, 8, 0);
+	int64_t i;
+	int L, top_raw, top_ema;
+
+	for (i = 0; i < 100; i++)
+		series_add(s, i, i < 50 ? 0 : 10);
+	REQUIRE(chart_render(&c, g) == 0);
+	L = axis_col(g);	/* labels 0, 5, 10 */
+	CHECK_INT(L, 2);
+	/* dot column 20 (steps 52..54) of 38: at the top without EMA */
+	top_raw = dot_top(g, 1, L + 1, 16, 20);
+	c.ema = 0.2;
+	REQUIRE(chart_render(&c, g) == 0);
+	CHECK(strstr(grid_row(g, 0), "ema 0.2") != NULL);
+	L = axis_col(g);	/* the top is below 10 now: "8" */
+	CHECK_INT(L, 1);
+	top_ema = dot_top(g, 1, L + 1, 16, 2 * (21 - L) * 20 / 38);
+	CHECK_INT(top_raw, 15);
+	CHECK(top_ema >= 0 && top_ema <= 6);
+	/* and it gets there in the end */
+	CHECK_INT(dot_top(g, 1, L + 1, 16, 2 * (21 - L) - 1), 15);
+	if (getenv("CHART_DEBUG"))
+		grid_print(g);
+	grid_free(g);
+	series_free(s);
+}
+
 /* Zoomed into the last 100 of 100000 steps (buckets 256 wide by then) the
  * plot is the one of those 100 points alone: drawn from the exact tail. */
 TEST(chart_render_zoom_draws_exact_tail)
