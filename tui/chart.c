@@ -18,22 +18,26 @@
 
 #include "../common/common.h"
 
-/* Per line: means, EMA, log, gaps, into lo/hi/mid of one plot row. */
+/* Per line: means, EMA, log, gaps, into lo/hi/mid of one plot row (lo and
+ * hi may be NULL: BAND needs mid only). */
 static void
 chart_plot_line(const struct chart *c, const struct series_col *cols,
     int ncols, double *lo, double *hi, double *mid)
 {
-	int i, j, first = -1, prev = -1, minmax;
+	int i, j, first = -1, prev = -1, minmax, ema;
 	double e = 0, v, t;
 
-	minmax = c->mode == CHART_LINES && !(c->ema > 0 && c->ema < 1);
+	ema = c->ema > 0 && c->ema < 1;
+	minmax = lo != NULL && c->mode == CHART_LINES && !ema;
 	for (i = 0; i < ncols; i++) {
 		if (cols[i].n == 0) {
-			lo[i] = hi[i] = mid[i] = NAN;
+			mid[i] = NAN;
+			if (lo != NULL)
+				lo[i] = hi[i] = NAN;
 			continue;
 		}
 		v = cols[i].sum / cols[i].n;
-		if (c->ema > 0 && c->ema < 1) {
+		if (ema) {
 			e = first < 0 ? v : c->ema * v + (1 - c->ema) * e;
 			v = e;
 		}
@@ -43,14 +47,15 @@ chart_plot_line(const struct chart *c, const struct series_col *cols,
 		if (minmax) {
 			lo[i] = c->logy ? log10(cols[i].min) : cols[i].min;
 			hi[i] = c->logy ? log10(cols[i].max) : cols[i].max;
-		} else
+		} else if (lo != NULL)
 			lo[i] = hi[i] = mid[i];
 		/* interpolate the columns between prev and i */
 		if (prev >= 0 && i - prev > 1) {
 			for (j = prev + 1; j < i; j++) {
 				t = (double)(j - prev) / (i - prev);
 				mid[j] = mid[prev] + t * (mid[i] - mid[prev]);
-				lo[j] = hi[j] = mid[j];
+				if (lo != NULL)
+					lo[j] = hi[j] = mid[j];
 			}
 		}
 		prev = i;
@@ -61,7 +66,7 @@ void
 chart_plot_compute(const struct chart *c, int ncols, struct chart_plot *p)
 {
 	struct series_col *cols;
-	double *lo, *hi, *mid, *bsum, ymin = INFINITY, ymax = -INFINITY, pad;
+	double *mid, *bsum, ymin = INFINITY, ymax = -INFINITY, pad;
 	uint32_t *bn;
 	int64_t a, b;
 	size_t l, n;
@@ -100,9 +105,7 @@ chart_plot_compute(const struct chart *c, int ncols, struct chart_plot *p)
 	}
 
 	cols = xreallocarray(NULL, (size_t)ncols, sizeof *cols);
-	lo = xreallocarray(NULL, (size_t)ncols * 3, sizeof *lo);
-	hi = lo + ncols;
-	mid = hi + ncols;
+	mid = xreallocarray(NULL, (size_t)ncols, sizeof *mid);
 	bsum = xcalloc((size_t)ncols, sizeof *bsum);
 	bn = xcalloc((size_t)ncols, sizeof *bn);
 	flags = c->logy ? SERIES_COL_LOG : 0;
@@ -111,15 +114,16 @@ chart_plot_compute(const struct chart *c, int ncols, struct chart_plot *p)
 	for (l = 0; l < c->nlines; l++) {
 		if (c->lines[l].s == NULL)
 			continue;
-		series_columns(c->lines[l].s, p->x0, p->x1, ncols, flags, cols);
-		for (i = 0; i < ncols; i++)
-			p->bad[i] += cols[i].bad;
+		if (series_columns(c->lines[l].s, p->x0, p->x1, ncols, flags,
+		    cols) > 0)
+			for (i = 0; i < ncols; i++)
+				p->bad[i] += cols[i].bad;
 		if (c->mode == CHART_LINES) {
 			chart_plot_line(c, cols, ncols, p->lo + l * ncols,
 			    p->hi + l * ncols, p->mid + l * ncols);
 			continue;
 		}
-		chart_plot_line(c, cols, ncols, lo, hi, mid);
+		chart_plot_line(c, cols, ncols, NULL, NULL, mid);
 		for (i = 0; i < ncols; i++) {
 			if (isnan(mid[i]))
 				continue;
@@ -142,7 +146,7 @@ chart_plot_compute(const struct chart *c, int ncols, struct chart_plot *p)
 			ymax = p->hi[i];
 	}
 	free(cols);
-	free(lo);
+	free(mid);
 	free(bsum);
 	free(bn);
 	if (ymin > ymax) {

@@ -49,15 +49,15 @@ void series_bucket(const struct series *, size_t i, struct series_stat *);
  * SERIES_COL_LOG only positive values count (n, sum, min, max; in a bucket
  * that mixes signs the positive min and sum are estimated) and non-positive
  * ones are added to bad. Without SERIES_COL_MINMAX min and max are not
- * filled (faster). */
+ * filled (faster). Returns the bad points of the window. */
 #define SERIES_COL_LOG		0x1
 #define SERIES_COL_MINMAX	0x2
 struct series_col {
 	double min, max, sum;	/* of the n values counted */
 	uint32_t n, bad;	/* bad: non-finite (and non-positive with LOG) */
 };
-void series_columns(const struct series *, int64_t x0, int64_t x1,
-    int ncols, int flags, struct series_col *);
+uint64_t series_columns(const struct series *, int64_t x0, int64_t x1,
+    int ncols, int flags, struct series_col *);	/* returns the sum of bad */
 
 /* The column of a step when [x0, x1] is split into ncols equal columns
  * (written as a product so that loops hoist the factor). */

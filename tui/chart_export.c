@@ -37,9 +37,9 @@ static int
 chart_frame(const struct chart *c, int w, int h, struct chart_frame *f,
     struct chart_plot *p, char **cause, const char *path)
 {
-	if (w < 160 || h < 100 || w > 16384 || h > 16384) {
+	if (w < 160 || h < 100 || w > 8192 || h > 8192) {
 		xasprintf(cause, "%s: %dx%d pixels is outside 160x100 to "
-		    "16384x16384", path, w, h);
+		    "8192x8192; not written", path, w, h);
 		return -1;
 	}
 	f->w = w;

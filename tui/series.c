@@ -251,11 +251,12 @@ series_bucket(const struct series *s, size_t i, struct series_stat *st)
 	st->nonpos = s->bnpos[i];
 }
 
-static void
+static uint64_t
 series_columns_tail(const struct series *s, int64_t x0, int64_t x1,
     int ncols, int flags, struct series_col *cols)
 {
 	struct series_col *c;
+	uint64_t nbad = 0;
 	size_t k;
 	double v;
 
@@ -266,6 +267,7 @@ series_columns_tail(const struct series *s, int64_t x0, int64_t x1,
 		v = s->tval[k];
 		if (!isfinite(v) || ((flags & SERIES_COL_LOG) && v <= 0)) {
 			c->bad++;
+			nbad++;
 			continue;
 		}
 		if (c->n == 0 || v < c->min)
@@ -275,12 +277,14 @@ series_columns_tail(const struct series *s, int64_t x0, int64_t x1,
 		c->sum += v;
 		c->n++;
 	}
+	return nbad;
 }
 
-void
+uint64_t
 series_columns(const struct series *s, int64_t x0, int64_t x1, int ncols,
     int flags, struct series_col *cols)
 {
+	uint64_t nbad = 0;
 	int64_t w = (int64_t)1 << s->shift;
 	size_t i, ifirst, ilast;
 	struct series_col *c;
@@ -291,15 +295,13 @@ series_columns(const struct series *s, int64_t x0, int64_t x1, int ncols,
 
 	memset(cols, 0, (size_t)ncols * sizeof *cols);
 	if (s->count == 0 || x1 < x0 || x1 < s->min_step || x0 > s->max_step)
-		return;
+		return 0;
 	/* Exact when no point of [x0, x1] has left the tail. */
-	if (w > 1 && (!s->tevicted || s->tevicted_max < x0)) {
-		series_columns_tail(s, x0, x1, ncols, flags, cols);
-		return;
-	}
+	if (w > 1 && (!s->tevicted || s->tevicted_max < x0))
+		return series_columns_tail(s, x0, x1, ncols, flags, cols);
 	/* Only the buckets that overlap [x0, x1]. */
 	if (x1 < s->origin)
-		return;
+		return 0;
 	ifirst = x0 <= s->origin ? 0 :
 	    (size_t)(((uint64_t)x0 - (uint64_t)s->origin) >> s->shift);
 	ilast = ((uint64_t)x1 - (uint64_t)s->origin) >> s->shift;
@@ -338,6 +340,7 @@ series_columns(const struct series *s, int64_t x0, int64_t x1, int ncols,
 			n -= s->bnpos[i];
 			if (n == 0 || s->bmax[i] <= 0) {
 				c->bad += bad;
+				nbad += bad;
 				continue;
 			}
 			mean = s->bsum[i] / (s->bcnt[i] - s->bbad[i]);
@@ -351,6 +354,7 @@ series_columns(const struct series *s, int64_t x0, int64_t x1, int ncols,
 			hi = s->bmax[i];
 		}
 		c->bad += bad;
+		nbad += bad;
 		if (n == 0)
 			continue;
 		if (minmax) {
@@ -362,4 +366,5 @@ series_columns(const struct series *s, int64_t x0, int64_t x1, int ncols,
 		c->sum += sum;
 		c->n += n;
 	}
+	return nbad;
 }

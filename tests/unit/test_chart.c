@@ -722,7 +722,8 @@ TEST(chart_render_empty_and_too_small)
 
 TEST(chart_speed_band_1000x100k)
 {
-	enum { NS = 1000, NP = 100000, REPS = 20 };
+	enum { NS = 1000, NP = 100000 };
+	int REPS = getenv("CHART_REPS") ? atoi(getenv("CHART_REPS")) : 20;
 	struct series **s = xcalloc(NS, sizeof *s);
 	struct chart_line *lines = xcalloc(NS, sizeof *lines);
 	struct chart c = { .lines = lines, .nlines = NS, .mode = CHART_BAND,
