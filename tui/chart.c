@@ -353,20 +353,20 @@ struct chart_canvas {
 	int ascii;
 	unsigned char *dots, *band;	/* per cell */
 	short *color;
-	double ymin, ymax;
+	double ymin, ymax, yscale;
 };
 
 static int
 chart_dy(const struct chart_canvas *cv, double v)
 {
-	double f = (v - cv->ymin) / (cv->ymax - cv->ymin) * (cv->dh - 1);
-	int r = (int)lround(f);
+	double f = (v - cv->ymin) * cv->yscale;
 
-	if (r < 0)
-		r = 0;
-	if (r > cv->dh - 1)
-		r = cv->dh - 1;
-	return r;
+	/* rounds half up; what is below 0 is clamped anyway */
+	if (!(f > 0))
+		return 0;
+	if (f >= cv->dh - 1)
+		return cv->dh - 1;
+	return (int)(f + 0.5);
 }
 
 /* Sets dots of dot column x from dot row a to b (from the bottom). */
@@ -643,6 +643,7 @@ chart_render(const struct chart *c, struct chart_grid *g)
 	cv.dh = cv.ascii ? cv.ph : 4 * cv.ph;
 	cv.ymin = p.ymin;
 	cv.ymax = p.ymax;
+	cv.yscale = (cv.dh - 1) / (cv.ymax - cv.ymin);
 	cv.dots = xcalloc((size_t)cv.pw * cv.ph, 1);
 	cv.band = xcalloc((size_t)cv.pw * cv.ph, 1);
 	cv.color = xcalloc((size_t)cv.pw * cv.ph, sizeof *cv.color);
