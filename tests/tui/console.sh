@@ -84,9 +84,15 @@ wait_screen 5 "Charts of task #1"
 check "charts: the loss chart titled" has "loss"
 check "charts: the step time chart titled" has "step time"
 check "charts: braille dots drawn" sh -c \
-    "tmux -L $S capture-pane -p -t c | grep -q '[⠁-⣿]'"
+    "tmux -L $S capture-pane -p -t c | LC_ALL=C.UTF-8 grep -qP '[\\x{2801}-\\x{28FF}]'"
 check "charts: points counted" sh -c \
     "tmux -L $S capture-pane -p -t c | grep -qE 'Charts of task #1: [1-9][0-9]* points'"
+keys ":export svg $T/loss.svg" Enter
+keys ":export png $T/loss.png" Enter
+check "charts: the loss chart exported as SVG, a line per host" sh -c \
+    "python3 -c 'import xml.dom.minidom, sys; d = xml.dom.minidom.parse(sys.argv[1]); sys.exit(len(d.getElementsByTagName(\"polyline\")) < 3)' '$T/loss.svg'"
+check "charts: and as PNG" sh -c \
+    "head -c 8 '$T/loss.png' | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a'"
 keys Escape
 
 keys / h 3
