@@ -23,3 +23,26 @@ fi
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "machine: $(nproc) x ${cpu:-unknown CPU}, $(uname -sr), ncurses $(ncursesw6-config --version 2>/dev/null || echo ?)"
 "$BIN" "$DB" "$HOSTS" "$STEPS" "$FRAMES" 2>&1 | grep -v 'schema upgraded'
+
+# Idle: the console itself in a 120x40 tmux, on the same store, once its
+# history has loaded; CPU over 30 s from /proc (goal <= 0.5% of a core).
+if command -v tmux > /dev/null; then
+	S="drover-render-$$"
+	tmux -L "$S" new-session -d -x 120 -y 40 \
+	    "LANG=C.UTF-8 HOME=$BUILD '$BUILD/drover' console --db '$DB' ${IDLE_TASK:-}; sleep 600"
+	idle() {
+		pid=$(pgrep -n -f "drover console --db $DB")
+		sleep "$1"
+		a=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+		sleep 30
+		b=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+		echo "$2: $(echo "$a $b" | awk -v hz="$(getconf CLK_TCK)" \
+		    '{ printf "%.2f%% of a core (goal 0.5%%: %.2fx of it)", ($2 - $1) / hz / 30 * 100, ($2 - $1) / hz / 30 * 100 / 0.5 }')"
+	}
+	idle 5 "idle, tasks view"
+	tmux -L "$S" send-keys Enter
+	idle 60 "idle, task view (history loaded)"
+	tmux -L "$S" send-keys c
+	idle 5 "idle, charts view"
+	tmux -L "$S" kill-server
+fi

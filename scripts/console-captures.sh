@@ -34,12 +34,28 @@ waitfor() {
 	done
 }
 
-# Four hosts in the four log formats; gpu3 fails at step 60 once.
+# No GPU here: a stand-in nvidia-smi (what the real one prints for the
+# agent's query) gives the telemetry columns something to show.
+mkdir -p "$T/bin"
+cat > "$T/bin/nvidia-smi" <<'SH'
+#!/bin/sh
+case "$*" in *--query-gpu=*) ;; *) exit 2 ;; esac
+while :; do
+	echo "0, GPU-11111111-2222-3333-4444-555555555555, 97, 61440, 81920, 64, 312.50"
+	echo "1, GPU-66666666-7777-8888-9999-000000000000, 91, 60416, 81920, 62, 300.10"
+	sleep 1
+done
+SH
+chmod +x "$T/bin/nvidia-smi"
+export PATH="$T/bin:$PATH"
+
+# Four hosts; gpu3 fails at step 60 once.
 cat > "$T/sdxl.yaml" <<YAML
 cluster:
   hosts: "gpu[0-3]"
   transport: local
   base_dir: $T/runs
+  telemetry_interval_s: 1
 task:
   name: sdxl-ft
   command: >-
@@ -64,7 +80,7 @@ YAML
 "$DROVER" launch --db "$DB" "$T/sdxl.yaml" > /dev/null 2>&1
 
 tm new-session -d -s c -x 120 -y 40 \
-    "LANG=C.UTF-8 LC_ALL=C.UTF-8 HOME='$HOME' DROVER_AGENT_DIR='$BUILD' DROVER_CONFIGS='$SRC/configs' '$DROVER' console --db '$DB'; sleep 600"
+    "PATH='$PATH' LANG=C.UTF-8 LC_ALL=C.UTF-8 HOME='$HOME' DROVER_AGENT_DIR='$BUILD' DROVER_CONFIGS='$SRC/configs' '$DROVER' console --db '$DB'; sleep 600"
 waitfor "sdxl-ft"
 sleep 4
 shot tasks

@@ -25,6 +25,7 @@ struct con {
 	uint64_t draws;
 	uint64_t frame_timer, tick_timer, soon_timer, load_timer;
 	int loading;
+	uint64_t version, last_full;	/* store_version at the last read */
 
 	char msg[512];
 	int msg_error;

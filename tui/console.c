@@ -34,6 +34,7 @@
 
 #define FRAME_MS	100	/* at most ten redraws a second */
 #define REFRESH_MS	1000
+#define IDLE_MS		10000
 #define LOAD_BUDGET	50000	/* metric rows per loop turn */
 
 struct model *
@@ -729,12 +730,19 @@ con_refresh(struct con *c)
 		c->load_timer = loop_timer_add(c->loop, 0, con_load, c);
 }
 
+/* Once a second; the model is read again only when the database changed
+ * (or every IDLE_MS, for the durations and "seen" ages that tick). */
 static void
 con_tick(void *arg)
 {
 	struct con *c = arg;
+	uint64_t v = store_version(c->store), now = clock_mono_ms();
 
 	c->tick_timer = loop_timer_add(c->loop, REFRESH_MS, con_tick, c);
+	if (v == c->version && now - c->last_full < IDLE_MS)
+		return;
+	c->version = v;
+	c->last_full = now;
 	con_refresh(c);
 }
 

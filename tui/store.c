@@ -460,8 +460,24 @@ store_tx_commit(struct store *s, const char *what, char **cause)
 		store_tx_rollback(s);
 		return -1;
 	}
+	s->commits++;
 	store_tx_end(s);
 	return 0;
+}
+
+uint64_t
+store_version(struct store *s)
+{
+	sqlite3_stmt *q = NULL;
+	uint64_t v = 0;
+
+	/* data_version moves with other connections' commits; ours are
+	 * counted here. */
+	if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &q, NULL) ==
+	    SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+		v = (uint64_t)sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v + s->commits;
 }
 
 int

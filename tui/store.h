@@ -38,6 +38,9 @@ int store_open(const char *path, int mode, struct store **, char **cause);
 void store_close(struct store *);	/* NULL is fine */
 const char *store_path(const struct store *);
 int store_schema_version(void);
+/* Changes whenever anything was committed to the database, by this store
+ * or another process, since the last call's value. */
+uint64_t store_version(struct store *);
 
 /* ---- decisions (STORE_RDWR; each one transaction, synced in full, with
  * its audit row; actor is who decided: "user", "engine", ...) ---------- */

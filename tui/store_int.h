@@ -36,6 +36,7 @@ struct store {
 	int rw;
 	int lockfd;
 	int decision;		/* the open transaction syncs in full */
+	uint64_t commits;	/* write transactions committed here */
 	sqlite3_stmt *q[Q_COUNT];
 };
 

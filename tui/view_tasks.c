@@ -82,7 +82,7 @@ tasks_update(struct view *v, struct con *c)
 		left = (double)(json_integer_value(json_object_get(t,
 		    "total_steps")) - json_integer_value(json_object_get(t,
 		    "step")));
-		if (strcmp(jstr_or(t, "state", ""), "running") == 0 &&
+		if (json_integer_value(json_object_get(h, "up")) > 0 &&
 		    ms > 0 && left >= 0 &&
 		    json_is_integer(json_object_get(t, "total_steps")))
 			fmt_dur(eta, sizeof eta, left * ms / 1000);
