@@ -19,7 +19,7 @@ static const struct table_col cols[] = {
 	{ "HOST", 14, 0 }, { "NODE", 4, 1 }, { "RANKS", 5, 1 },
 	{ "STATE", 11, 0 }, { "STEP", 7, 1 }, { "LOSS", 8, 1 },
 	{ "STEP_MS", 7, 1 }, { "VS_MED", 6, 1 }, { "SAMP/S", 7, 1 },
-	{ "DEV%", 4, 1 }, { "DEV_MEM", 9, 1 }, { "SEEN", 5, 1 },
+	{ "DEV%", 4, 1 }, { "DEV_MEM", 10, 1 }, { "SEEN", 5, 1 },
 	{ "REASON", 0, 0 },
 };
 
@@ -60,7 +60,8 @@ host_devices(const json_t *h, char *util, size_t ul, char *mem, size_t ml)
 	else
 		snprintf(util, ul, "-");
 	if (total > 0)
-		snprintf(mem, ml, "%.1f/%.0fG", used / 1024, total / 1024);
+		snprintf(mem, ml, used >= 10240 ? "%.0f/%.0fG" : "%.1f/%.0fG",
+		    used / 1024, total / 1024);
 	else
 		snprintf(mem, ml, "-");
 }
@@ -103,7 +104,14 @@ task_update(struct view *v, struct con *c)
 		    "x%.2f");
 		fmt_num(sps, sizeof sps, json_object_get(m, "samples_per_s"),
 		    "%.1f");
-		host_devices(h, util, sizeof util, mem, sizeof mem);
+		/* Telemetry of a host that is not up is history. */
+		if (strcmp(jstr_or(h, "state", ""), "running") == 0 ||
+		    strcmp(jstr_or(h, "state", ""), "stalled") == 0)
+			host_devices(h, util, sizeof util, mem, sizeof mem);
+		else {
+			snprintf(util, sizeof util, "-");
+			snprintf(mem, sizeof mem, "-");
+		}
 		last = json_integer_value(json_object_get(h, "last_seen"));
 		if (last > 0)
 			fmt_dur(seen, sizeof seen,
