@@ -42,11 +42,6 @@ struct plan {
 
 struct plan_opts {
 	int attempt;			/* >= 1 */
-	/* The task's id in the database: spec.task (and so the run
-	 * directory BASE/TASK-ID/ATTEMPT/HOST) carries it, so two tasks of
-	 * one name never share a run directory; 0 (drover plan, before
-	 * anything is recorded) shows BASE/TASK/ATTEMPT/HOST. */
-	int64_t task_id;
 	int resume;			/* append the stage's resume_args */
 	/* hccl with no rank_table_dir: per host (config order), the single-
 	 * host rank table the engine read from it (or NULL entries). */
@@ -60,6 +55,11 @@ struct plan_opts {
 	 * engine on connect; NULL (or a NULL entry) = unknown. base_dir and
 	 * cwd "~/x" become HOME/x when known, else stay "~/x" (display). */
 	const char *const *host_homes;
+	/* The task's id in the database: spec.task (and so the run
+	 * directory BASE/TASK-ID/ATTEMPT/HOST) carries it, so two tasks of
+	 * one name never share a run directory; 0 (drover plan, before
+	 * anything is recorded) shows BASE/TASK/ATTEMPT/HOST. */
+	int64_t task_id;
 };
 
 /* On error: NULL, *cause names host, field and file:line:col. */

@@ -455,10 +455,12 @@ table_draw(struct table *t, struct con *c, int y, int x, int h, int w)
 			int a = attr;
 
 			/* The state column (named STATE) takes the row's
-			 * color. */
+			 * color, reversed on the cursor's row (two color
+			 * pairs do not combine). */
 			if (strcmp(t->cols[col].name, "STATE") == 0 &&
 			    row->color != 0)
-				a |= con_attr(c, row->color);
+				a = con_attr(c, row->color) |
+				    (r == t->cur ? A_REVERSE : 0);
 			if (t->cols[col].right) {
 				int len = (int)strlen(row->cells[col]);
 

@@ -103,6 +103,13 @@ keys Escape
 wait_screen 3 "^  h1 "
 check "filter cleared: h1 back" has "^  h1 "
 
+# A mouse click (xterm X10 encoding, as tmux passes it) on h3's row,
+# screen row 6: the detail line follows the selection.
+tm send-keys -t c -l "$(printf '\033[M &\047')"
+tm send-keys -t c -l "$(printf '\033[M#&\047')"
+wait_screen 3 "^ h3: running"
+check "mouse: a click selects the host under it" has "^ h3: running"
+
 keys g Enter
 wait_screen 5 "following h1 rank-0.log"
 check "logs: h1's rank 0, live" has "following h1 rank-0.log"
