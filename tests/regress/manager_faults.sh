@@ -39,7 +39,7 @@ EOF
 exactly_spooled() {
 	bad=0
 	for h in $(cat "$RIG_DIR/hosts"); do
-		grep '"type":"metric"' "$RUNS/$2/1/$h/events.jsonl" |
+		grep '"type":"metric"' "$RUNS/$2"-*/1/"$h"/events.jsonl |
 		    jq -r '.seq' | sort -n > "$T/spooled"
 		"$DROVER" metrics --db "$1" "$2" --host "$h" --format jsonl |
 		    jq -r '.seq' | sort -n > "$T/stored"
@@ -71,7 +71,7 @@ check "followed to the end after the kills" \
     sh -c "\"$DROVER\" status --db '$DB' --json killed | jq -e '.task.state == \"succeeded\"' >/dev/null"
 check "database = the agents' spools, seq by seq, on all 8 hosts" exactly_spooled "$DB" killed
 check "integrity_check ok" sh -c "[ \"\$(sqlite3 '$DB' 'PRAGMA integrity_check')\" = ok ]"
-starts=$(cat "$RUNS"/killed/1/*/events.jsonl | jq -c 'select(.type == "state" and .scope == "run" and .state == "starting")' | wc -l)
+starts=$(cat "$RUNS"/killed-*/1/*/events.jsonl | jq -c 'select(.type == "state" and .scope == "run" and .state == "starting")' | wc -l)
 check "no training process started twice (8 run starts, found $starts)" test "$starts" = 8
 check "every host launched once" sh -c \
     "\"$DROVER\" status --db '$DB' --json killed | jq -e '[.hosts[].launches] | all(. == 1)' >/dev/null"
