@@ -121,7 +121,7 @@ print("nccl all_reduce rank", d.get_rank(), t.tolist(), "nccl", torch.cuda.nccl.
 d.destroy_process_group()' > "$W/ncclcheck.$r.log" 2>&1 &
 	done
 	wait
-	if [ "$(grep -c '^nccl all_reduce rank [01] \[3.0, 3.0, 3.0, 3.0\]' "$W"/ncclcheck.*.log)" = 2 ]; then
+	if [ "$(cat "$W"/ncclcheck.*.log | grep -c '^nccl all_reduce rank [01] \[3.0, 3.0, 3.0, 3.0\]')" = 2 ]; then
 		BACKEND=nccl
 	else
 		BACKEND=gloo
