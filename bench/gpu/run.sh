@@ -209,6 +209,7 @@ say "== telemetry (ddpm-d1): $($PY "$H" telemetry "$DB" ddpm-d1)"
 # 2: failure and resume.
 say "== failure and resume"
 F=ddpm-f
+tk=0
 mkcfg $F "$FAIL_STEPS" $((port += 1))
 "$DROVER" launch --follow --db "$DB" "$W/$F.yaml" > "$W/$F.out" 2> "$W/$F.err" &
 fp=$!
@@ -258,6 +259,25 @@ timeout "$RUN_TIMEOUT" "$DROVER" relaunch --db "$DB" $F --all --follow > "$W/$F.
 rc=$?
 say "relaunch --all --follow: exit $rc, $(( ($(now_ms) - t0) / 1000 )) s"
 grep -h 'Resuming from checkpoint' "$W"/runs/$F/2/*/rank-*.log | sed 's/^/  /' | tee -a "$SUM"
+# Where the time to detection went: the agent's exit event (its clock)
+# and the root-cause row; then every audit row of attempt 1 after the kill.
+$PY "$H" audit "$DB" $F > "$W/$F.audit2.jsonl"
+$PY - "$W/runs/$F/1/gpu2/events.jsonl" "$W/$F.audit2.jsonl" "$tk" <<'EOF' | tee -a "$SUM"
+import json, sys
+tk = int(sys.argv[3])
+for line in open(sys.argv[1]):
+	e = json.loads(line)
+	if e.get("type") == "state" and e.get("scope") == "proc" and e.get("state") == "exited":
+		print("  gpu2's agent saw its process (accelerate launch) exit +%d ms after the kill: %s" % (e["t"] - tk, e.get("reason")))
+roots = []
+for line in open(sys.argv[2]):
+	r = json.loads(line)
+	if r["attempt"] == 1 and r["t"] >= tk:
+		print("  attempt 1 audit +%d ms: %s %s %s -> %s: %s" % (r["t"] - tk, r["host"], r["kind"], r["from"], r["to"], r["reason"]))
+		if r["kind"] == "root_cause":
+			roots.append(r["reason"])
+print("  root causes recorded for attempt 1: %d: %s" % (len(roots), " | ".join(roots)))
+EOF
 "$DROVER" status --db "$DB" $F > "$W/$F.status2.txt" 2>&1
 head -3 "$W/$F.status2.txt" | tee -a "$SUM"
 "$DROVER" metrics --db "$DB" $F --format csv > "$W/$F.csv"
@@ -283,7 +303,7 @@ grep -v '^{' "$W/$F.compare" | tee -a "$SUM"
 # What comes back.
 cp "$SUM" "$RES_DIR/summary.txt"
 (cd "$W" && for f in *.err *.out *.relaunch.* *.csv *.compare *.procstat.json *.plan.json \
-    stepstats.txt machine.txt ncclcheck.*.log *.status*.txt *.audit1.jsonl *.yaml; do [ -e "$f" ] && echo "$f"; done;
+    stepstats.txt machine.txt ncclcheck.*.log *.status*.txt *.audit*.jsonl *.yaml; do [ -e "$f" ] && echo "$f"; done;
     find runs bare -name 'side.jsonl' -o -name 'events.jsonl' -o -name 'agent.log' -o -name 'accelerate_config.yaml';
     find runs bare -name 'rank-*.log' -size -2M) > "$W/files.txt"
 tar -C "$W" -czf "$RES_DIR/logs.tar.gz" -T "$W/files.txt" 2>/dev/null
