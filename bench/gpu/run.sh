@@ -20,9 +20,9 @@
 #
 # Needs build/drover and build/x86_64/drover-agent (make all agents); on a
 # machine without libssh2/libyaml put them in build/lib (drover is run with
-# LD_LIBRARY_PATH=build/lib). Writes summary.txt, results.json and
-# logs.tar.gz to $OUT (or bench/gpu/out). Sizes: STEPS, REPEAT, FAIL_STEPS,
-# CKPT, KILL_AT, RES, CH, BATCH, BACKEND (nccl|gloo), EXTRA (YAML list items
+# LD_LIBRARY_PATH=build/lib). Writes summary.txt, logs.tar.gz and
+# drover.db to $OUT (or bench/gpu/out). Sizes: STEPS, REPEAT, FAIL_STEPS,
+# CKPT, KILL_AT, RES, CH, BATCH, BACKEND (auto|nccl|gloo), EXTRA (YAML list items
 # appended to the command).
 set -u
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
