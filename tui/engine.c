@@ -730,7 +730,9 @@ static int auto_restart_schedule(struct eatt *);
 static void
 eatt_free_later(struct eatt *a)
 {
-	loop_timer_add(a->e->loop, 0, eatt_remove_later, a);
+	if (a->free_timer == 0)
+		a->free_timer = loop_timer_add(a->e->loop, 0,
+		    eatt_remove_later, a);
 }
 
 static void
@@ -852,6 +854,10 @@ engine_free(struct engine *e)
 	loop_timer_cancel(e->loop, e->tick);
 	for (i = 0; i < e->natts; i++) {
 		size_t j;
+
+		/* Freed here: the caller runs the loop's zero-delay timers
+		 * after this, and that one would free it again. */
+		loop_timer_cancel(e->loop, e->atts[i]->free_timer);
 
 		for (j = 0; j < e->atts[i]->n; j++)
 			eh_flush(&e->atts[i]->hosts[j]);
