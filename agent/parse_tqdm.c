@@ -296,7 +296,12 @@ tqdm_redraw(struct tqdm *t, struct parse_out *out,
 		m->epoch = t->epoch;
 		m->has |= METRIC_HAS_EPOCH;
 	}
-	if (!isnan(bar->step_ms)) {
+	/*
+	 * The rate is the first one drawn under this counter: update() draws
+	 * it, set_postfix() redraws keep it, but the bar's closing redraw
+	 * shows the overall average (tqdm drops the moving average there).
+	 */
+	if (!isnan(bar->step_ms) && !(m->has & METRIC_HAS_STEP_TIME)) {
 		m->step_time_ms = bar->step_ms;
 		m->has |= METRIC_HAS_STEP_TIME;
 		t->pend_measured = 1;

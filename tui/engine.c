@@ -255,6 +255,8 @@ eh_root_cause(struct ehost *h, const char *reason)
 	if (a->have_root)
 		return;
 	a->have_root = 1;
+	if (a->root_stored)	/* by the drover that followed it before */
+		return;
 	xasprintf(&why, "gang failure: %s on %s", reason, h->name);
 	data = json_pack("{s:s, s:s}", "host", h->name, "reason", reason);
 	memset(&au, 0, sizeof au);
@@ -728,7 +730,9 @@ static int auto_restart_schedule(struct eatt *);
 static void
 eatt_free_later(struct eatt *a)
 {
-	loop_timer_add(a->e->loop, 0, eatt_remove_later, a);
+	if (a->free_timer == 0)
+		a->free_timer = loop_timer_add(a->e->loop, 0,
+		    eatt_remove_later, a);
 }
 
 static void
@@ -919,6 +923,10 @@ engine_free(struct engine *e)
 	for (i = 0; i < e->natts; i++) {
 		size_t j;
 
+		/* Freed here: the caller runs the loop's zero-delay timers
+		 * after this, and that one would free it again. */
+		loop_timer_cancel(e->loop, e->atts[i]->free_timer);
+
 		for (j = 0; j < e->atts[i]->n; j++)
 			eh_flush(&e->atts[i]->hosts[j]);
 		eatt_free(e->atts[i]);
@@ -1015,6 +1023,31 @@ eatt_resolve_hosts(struct eatt *a, const struct config *cfg)
 
 /* ---- re-attaching to what runs ------------------------------------- */
 
+/* Whether the attempt's root cause is in the audit log already. */
+static int
+root_cause_stored(struct engine *e, int64_t task_id, int64_t attempt_id)
+{
+	json_t *rows, *r;
+	const char *kind;
+	char *cause = NULL;
+	size_t i;
+	int found = 0;
+
+	if (store_audit_list(e->store, task_id, &rows, &cause) != 0) {
+		free(cause);
+		return 0;
+	}
+	json_array_foreach(rows, i, r) {
+		kind = json_string_value(json_object_get(r, "kind"));
+		if (kind != NULL && strcmp(kind, "root_cause") == 0 &&
+		    json_integer_value(json_object_get(r, "attempt_id")) ==
+		    attempt_id)
+			found = 1;
+	}
+	json_decref(rows);
+	return found;
+}
+
 /* Follows an attempt again: every host whose events are not all stored
  * is attached from its cursor. force: even when all are (to relaunch). */
 /* Nothing more to collect from the host: its agent said all was sent,
@@ -1053,6 +1086,9 @@ resume_attempt(struct engine *e, int64_t task_id, int64_t attempt_id,
 	a->task_id = task_id;
 	a->attempt_id = attempt_id;
 	a->phase = PH_WATCH;
+	/* A later failure (a survivor stopped by relaunch --all, say) is
+	 * a consequence: the first one stays the only root cause. */
+	a->root_stored = root_cause_stored(e, task_id, attempt_id);
 	if (config_path != NULL &&
 	    (cfg = config_load(config_path, NULL, 0, &ccause)) == NULL) {
 		eatt_note(a, "%s: cannot reload the config (%s); following "

@@ -86,6 +86,8 @@ struct eatt {
 	int waiting;			/* hosts left in this phase */
 	int window;
 	int have_root;			/* a root cause was recorded */
+	int root_stored;		/* ... by an earlier drover */
+	uint64_t free_timer;		/* eatt_free_later's, until it runs */
 	int relaunching;		/* hosts whose relaunch is under way */
 	int relaunch_ok, relaunch_failed;
 	struct cfg_stall stall;

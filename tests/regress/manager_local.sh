@@ -246,3 +246,31 @@ first=$("$DROVER" metrics --db "$DB" auto --host a2 --format jsonl | jq -s '[.[]
 check "restart.auto: attempt 2 resumed at step 6 ($first)" test "$first" = 6
 last1=$("$DROVER" metrics --db "$DB" auto --host a1 --format jsonl | jq -s '[.[] | select(.attempt == 1) | .step] | max')
 check "restart.auto: node 0 of attempt 1 was stopped early (last step $last1)" test "$last1" -lt 150
+
+# relaunch --all after a gang failure whose survivor still runs: the
+# survivor exits 1 on SIGTERM (as torchrun and accelerate do), and that
+# later failure, seen by the relaunching drover, is not a second root cause.
+cat > "$T/rc.yaml" <<YAML
+cluster:
+  hosts: "k[1-2]"
+  transport: local
+  base_dir: $T/runs
+task:
+  name: rootonce
+  command: >-
+    if [ \${node_rank} = 1 ]; then exec python3 $SIM --format mindone --steps 100 --interval 0.05 --fail-at 3 --exit-code 3; fi;
+    trap 'exit 1' TERM; python3 $SIM --format mindone --steps 2000 --interval 0.05 & wait
+  stop_grace_s: 5
+  restart: {backoff_s: 0}
+YAML
+"$DROVER" launch --follow --db "$DB" "$T/rc.yaml" > /dev/null 2> "$T/rc.err" &
+rcf=$!
+cleanup_pids="$cleanup_pids $rcf"
+wait_for 30 grep -q "gang failure: rank 1 exited 3" "$T/rc.err"
+kill -INT "$rcf"; wait "$rcf"
+"$DROVER" relaunch --db "$DB" rootonce --all > /dev/null 2> "$T/rc2.err"
+"$DROVER" stop --db "$DB" rootonce --grace 1 > /dev/null 2>&1
+roots=$(sqlite3 "$DB" "SELECT group_concat(au.reason, '|') FROM audit au JOIN attempts a ON a.id = au.attempt_id JOIN tasks t ON t.id = a.task_id WHERE t.name = 'rootonce' AND a.number = 1 AND au.kind = 'root_cause'")
+check "relaunch --all: the survivor's exit on SIGTERM is no second root cause ($roots)" \
+    test "$roots" = "gang failure: rank 1 exited 3 on k2"
+check "relaunch --all: no second gang failure reported" sh -c "! grep -q 'gang failure' '$T/rc2.err'"

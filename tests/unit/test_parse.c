@@ -923,6 +923,29 @@ TEST(parse_tqdm_rates_and_postfix_forms)
 	parser_free(p);
 	rec_free(&r);
 
+	/*
+	 * The closing redraw shows the overall rate, not the last step's:
+	 * the step keeps the rate update() drew, and the last postfix.
+	 */
+	rec_init(&r);
+	p = mk("diffusers", NULL);
+	run_str(p,
+	    "\rSteps:  50%|█████     | 1/2 [00:00<00:00, 20.00it/s, "
+	    "lr=0.0001, step_loss=0.5]"
+	    "\rSteps: 100%|██████████| 2/2 [00:00<00:00, 25.00it/s, "
+	    "lr=0.0001, step_loss=0.5]"
+	    "\rSteps: 100%|██████████| 2/2 [00:00<00:00, 25.00it/s, "
+	    "lr=0.0002, step_loss=0.25]"
+	    "\rSteps: 100%|██████████| 2/2 [00:00<00:00, 14.75it/s, "
+	    "lr=0.0002, step_loss=0.25]\n", &r);
+	REQUIRE(r.nm == 2);
+	CHECK_DBL(r.m[0].step_time_ms, 50, 1e-9);
+	CHECK_DBL(r.m[1].step_time_ms, 40, 1e-9);
+	CHECK_DBL(r.m[1].loss, 0.25, 1e-15);
+	CHECK(r.m[1].lr == 0.0002);
+	parser_free(p);
+	rec_free(&r);
+
 	/* bar_desc follows another bar */
 	rec_init(&r);
 	p = mk("kohya", "{\"bar_desc\":\"Caching latents\"}");
