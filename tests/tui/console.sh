@@ -158,7 +158,8 @@ cluster:
   base_dir: $T/runs
 task:
   name: small
-  command: [python3, $SIM, --format, kohya, --steps, "600", --interval, "0.05"]
+  command: >-
+    echo "数据集加载完成: 1200 张图像"; exec python3 $SIM --format kohya --steps 600 --interval 0.05
   launcher: plain
   parser: kohya
 YAML
@@ -176,5 +177,10 @@ keys y
 wait_screen 20 "s3 .*running"
 check "launch: progress per host up to running" sh -c \
     "tmux -L $S capture-pane -p -t c | grep -cE '^ s[123] +\\[#{20}\\] running' | grep -qx 3"
+keys ":open small" Enter
+wait_screen 5 "Task #2 small"
+keys g Enter
+wait_screen 5 "following s1 rank-0.log"
+check "logs: a CJK line shown whole (two columns a character)" has "数据集加载完成: 1200 张图像"
 "$DROVER" stop --db "$DB" --grace 2 small > /dev/null 2>&1 &
 keys q q
