@@ -146,6 +146,12 @@ check "reopened on the task: the same hosts, all running" sh -c \
     "tmux -L $S capture-pane -p -t c | grep -cE '^  h[123] .* running' | grep -qx 3"
 keys j
 check "reopened: h2's relaunch still recorded" has "^ h2: running, relaunched into the same attempt (launches: 2)"
+tm resize-window -t c -x 80 -y 24
+sleep 0.6
+check "resized to 80x24: the hosts and the key line still shown" sh -c \
+    "tmux -L $S capture-pane -p -t c | grep -q '^  h3 ' && tmux -L $S capture-pane -p -t c | sed -n 24p | grep -q '?:help'"
+tm resize-window -t c -x 120 -y 40
+sleep 0.6
 keys e
 wait_screen 5 "Events of task #1"
 check "events: the relaunch in the audit log" has "relaunch"
