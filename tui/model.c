@@ -241,7 +241,9 @@ model_task_why(const json_t *sum, const json_t *hosts, const json_t *audit,
 	if (*state == '\0') {
 		snprintf(buf, len, "no attempt yet");
 	} else if (strcmp(state, "failed") == 0 && root != NULL) {
-		snprintf(buf, len, "gang failure: %s", root);
+		/* The engine's reason already says what it is. */
+		snprintf(buf, len, "%s%s", strncmp(root, "gang failure", 12) ==
+		    0 ? "" : "gang failure: ", root);
 	} else if ((h = hosts_in(hosts, failed, &n)) != NULL &&
 	    strcmp(state, "running") != 0) {
 		snprintf(buf, len, "%s: %d of %d hosts failed; %s: %s", state, n,

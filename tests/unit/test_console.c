@@ -51,8 +51,9 @@ TEST(console_why_line_says_the_state_and_why)
 	/* The root cause of this attempt, not an older one. */
 	why("failed", "[{\"host\":\"10.0.0.8\",\"state\":\"failed\"}]",
 	    "[{\"kind\":\"root_cause\",\"attempt_id\":4,\"reason\":\"old\"},"
-	    "{\"kind\":\"root_cause\",\"attempt_id\":5,\"reason\":\"rank 13 "
-	    "on 10.0.0.8 exited 137 (killed, possible OOM)\"}]", b, sizeof b);
+	    "{\"kind\":\"root_cause\",\"attempt_id\":5,\"reason\":\"gang "
+	    "failure: rank 13 on 10.0.0.8 exited 137 (killed, possible OOM)\"}]",
+	    b, sizeof b);
 	CHECK_STR(b, "gang failure: rank 13 on 10.0.0.8 exited 137 (killed, "
 	    "possible OOM)");
 	why("degraded", "[{\"host\":\"a\",\"state\":\"running\"},"
