@@ -783,6 +783,11 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		const char *format, *opts, *file;
 	} cases[] = {
 		{ "kohya", "{\"mirror\":\"all\"}", "logs/kohya.log" },
+		/* a header line, then a checkpoint, before the held step
+		 * leaves (found by tests/fuzz/parse.c) */
+		{ "kohya", NULL, "logs/kohya_header_then_ckpt.log" },
+		{ "kohya", "{\"mirror\":\"all\"}",
+		    "logs/kohya_header_then_ckpt.log" },
 		{ "diffusers", "{\"mirror\":\"all\"}", "logs/diffusers.log" },
 		{ "mindone", "{\"mirror\":\"all\"}", "logs/mindone.log" },
 		{ "mindspore", "{\"mirror\":\"all\"}", "logs/mindspore.log" },
