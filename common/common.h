@@ -76,6 +76,22 @@ const char *buf_cstr(struct buf *);	/* NUL-terminated view, borrowed */
 int buf_each_line(struct buf *, size_t max,
     void (*fn)(const char *, size_t, void *), void *);
 char *buf_steal(struct buf *);		/* caller frees; buffer is reset */
+/*
+ * The lines of a stream read in chunks, each line at most max bytes: fn
+ * gets each complete line (without its '\n'; empty lines skipped). A line
+ * over max is dropped whole, its start and the rest up to its newline, so
+ * that its tail is never taken for a line. Returns how many lines this
+ * call dropped. A zeroed struct is ready; linesplit_reset() forgets a
+ * partial line (a stream that ended), linesplit_free() frees.
+ */
+struct linesplit {
+	struct buf b;
+	int skipping;		/* inside a dropped line, up to its '\n' */
+};
+size_t linesplit_feed(struct linesplit *, size_t max, const char *, size_t,
+    void (*fn)(const char *, size_t, void *), void *);
+void linesplit_reset(struct linesplit *);
+void linesplit_free(struct linesplit *);
 
 /* clock.c */
 uint64_t clock_mono_ms(void);

@@ -1,7 +1,8 @@
 /*
  * proto.c - fuzzes the wire protocol's decoder as the engine uses it: the
  * bytes arrive in reads of any size (first input byte picks the chunking),
- * buf_each_line() cuts lines, proto_decode_line() takes or refuses each
+ * linesplit_feed(PROTO_MAX_LINE) cuts lines (dropping longer ones whole,
+ * as tui/engine.c does), proto_decode_line() takes or refuses each
  * one. Properties: a decoded line is an object with a string "type"; one
  * over PROTO_MAX_LINE or deeper than PROTO_MAX_DEPTH is refused; what is
  * decoded encodes to one line that decodes to the same object. Command
@@ -51,22 +52,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	struct fuzz_in in = { data, len };
 	struct fuzz_chunker ch;
-	struct buf b;
+	struct linesplit ls;
 	size_t n;
 
 	fuzz_chunker_init(&ch, fuzz_byte(&in));
-	buf_init(&b);
+	memset(&ls, 0, sizeof ls);
 	while (in.n > 0) {
 		n = fuzz_chunk_next(&ch, in.n);
-		buf_add(&b, in.p, n);
+		linesplit_feed(&ls, PROTO_MAX_LINE, (const char *)in.p, n,
+		    fz_line, NULL);
 		in.p += n;
 		in.n -= n;
-		if (buf_each_line(&b, PROTO_MAX_LINE, fz_line, NULL))
-			buf_reset(&b);
 	}
+	FUZZ_ASSERT(ls.b.len <= PROTO_MAX_LINE);
 	/* The last line, unterminated, as a reader at EOF would try it. */
-	if (b.len > 0)
-		fz_line(b.data, b.len, NULL);
-	buf_free(&b);
+	if (ls.b.len > 0)
+		fz_line(ls.b.data, ls.b.len, NULL);
+	linesplit_free(&ls);
 	return 0;
 }
