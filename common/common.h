@@ -151,6 +151,10 @@ enum proto_type proto_type_of(const json_t *);
  * Returns NULL and sets *cause on a line that is too long, too deep, not
  * JSON, not an object, or lacks "type"; the caller counts it and goes on. */
 json_t *proto_decode_line(const char *, size_t, char **cause);
+/* The checks proto_decode_line makes before parsing (length, NUL, depth),
+ * for other readers of JSON lines (the jsonl log parser): 0, or -1 and
+ * *cause (may be NULL: not set). */
+int proto_check_line(const char *, size_t, char **cause);
 /* Encode compactly as one line with a trailing newline; caller frees. */
 char *proto_encode_line(const json_t *, size_t *lenp);
 

@@ -538,6 +538,80 @@ TEST(parse_jsonl_fields_extras_nonfinite)
 	rec_free(&r);
 }
 
+/*
+ * jsonl lines over the protocol's caps (1 MiB, 32 levels) are ordinary
+ * lines, not metrics, and the good line after each is still a metric, in
+ * any chunking; so are broken lines and a line the agent's 64 KiB segment
+ * cap cuts into pieces.
+ */
+static void
+jsonl_deep(struct buf *b, int step, int levels)
+{
+	int i;
+
+	buf_printf(b, "{\"step\":%d,\"a\":", step);
+	for (i = 0; i < levels - 1; i++)
+		buf_addch(b, '[');
+	for (i = 0; i < levels - 1; i++)
+		buf_addch(b, ']');
+	buf_addstr(b, "}\n");
+}
+
+TEST(parse_jsonl_over_caps_line_by_line)
+{
+	static const size_t chunks[] = { 0, 1, 7, 4096 };
+	static const size_t caps[] = { 64 * 1024, 2 * 1024 * 1024 };
+	struct segmenter *sg;
+	struct parser *p;
+	struct rec r;
+	struct buf b;
+	size_t i, k, c, n;
+	void *a[2];
+
+	buf_init(&b);
+	buf_addstr(&b, "{\"step\":1,\"loss\":0.5}\n");
+	jsonl_deep(&b, 2, PROTO_MAX_DEPTH + 1);	/* 33 levels */
+	buf_addstr(&b, "{\"step\":3,\"loss\":\n");	/* broken */
+	buf_addstr(&b, "{\"step\":4,\"pad\":\"");	/* 1.5 MiB */
+	for (i = 0; i < 1536 * 1024; i++)
+		buf_addch(&b, 'x');
+	buf_addstr(&b, "\"}\n");
+	jsonl_deep(&b, 5, PROTO_MAX_DEPTH);		/* at the cap */
+	buf_addstr(&b, "{\"step\":6,\"loss\":0.25}\n");
+
+	for (c = 0; c < nitems(caps); c++) {
+		for (k = 0; k < nitems(chunks); k++) {
+			rec_init(&r);
+			p = mk("jsonl", NULL);
+			sg = segmenter_new(caps[c], 0);
+			a[0] = p;
+			a[1] = &r;
+			for (i = 0; i < b.len; i += n) {
+				n = chunks[k] == 0 ? b.len : chunks[k];
+				/* bytewise only outside the long line */
+				if (n == 1 && b.data[i] == 'x')
+					n = 4096;
+				if (n > b.len - i)
+					n = b.len - i;
+				segmenter_feed(sg, b.data + i, n, feed_seg, a);
+			}
+			segmenter_flush(sg, feed_seg, a);
+			parser_finish(p, rec_emit, &r);
+			CHECK_INT(r.nm, 3);
+			if (r.nm == 3) {
+				CHECK_INT(r.m[0].step, 1);
+				CHECK_INT(r.m[1].step, 5);
+				CHECK_INT(r.m[2].step, 6);
+				CHECK_DBL(r.m[2].loss, 0.25, 0);
+			}
+			segmenter_free(sg);
+			parser_free(p);
+			rec_free(&r);
+		}
+	}
+	buf_free(&b);
+}
+
 #define REGEX_OPTS "{\"patterns\":[" \
 	"{\"regex\":\"epoch ([0-9]+) of [0-9]+ \\\\(total ([0-9]+) " \
 	"steps\\\\)\",\"fields\":[\"epoch\",\"total_steps\"]}," \
