@@ -656,6 +656,68 @@ expect_new_error(const char *format, const char *opts_json, const char *want)
 	json_decref(opts);
 }
 
+/*
+ * Patterns whose repetitions multiply (found by tests/fuzz/config.c:
+ * 80 stacked '+' made glibc's regcomp take over 2 GB) are refused before
+ * they are compiled, quickly; ordinary ones with bounds still compile.
+ */
+TEST(parse_regex_repetition_bombs_refused)
+{
+	static const char *const bombs[] = {
+		"step ([0-9]+) loss ([0-9.]++++++++++++++++++++++++++++++++++)",
+		"((((a{1,100}){1,100}){1,100}){1,100})",
+		/* 20 nested '+': 2^20 copies */
+		"((((((((((((((((((((v+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+",
+		"a{30000}",
+	};
+	struct buf b;
+	struct parser *p;
+	json_t *opts;
+	char *cause = NULL;
+	double t0;
+	size_t i;
+
+	for (i = 0; i < nitems(bombs); i++) {
+		opts = json_pack("{s:[{s:s,s:[s]}]}", "patterns", "regex",
+		    bombs[i], "fields", "step");
+		REQUIRE(opts != NULL);
+		t0 = clock_mono_ms();
+		p = parser_new("regex", opts, &cause);
+		CHECK(p == NULL);
+		CHECK(clock_mono_ms() - t0 < 1000);
+		CHECK(cause != NULL && strstr(cause, "parser.patterns[0].regex: "
+		    "too large") != NULL);
+		parser_free(p);
+		free(cause);
+		cause = NULL;
+		json_decref(opts);
+	}
+	/* over 1024 bytes */
+	buf_init(&b);
+	buf_addstr(&b, "step ([0-9]+)");
+	for (i = 0; i < 1100; i++)
+		buf_addch(&b, 'x');
+	opts = json_pack("{s:[{s:s,s:[s]}]}", "patterns", "regex",
+	    buf_cstr(&b), "fields", "step");
+	p = parser_new("regex", opts, &cause);
+	CHECK(p == NULL && cause != NULL && strstr(cause, "too large"));
+	free(cause);
+	cause = NULL;
+	json_decref(opts);
+	buf_free(&b);
+	/* bounds and classes that stay small */
+	opts = json_pack("{s:[{s:s,s:[s,s]}]}", "patterns", "regex",
+	    "^it ([0-9]{1,9}) [[:alpha:]{}]+ ([0-9.]+){1,2} (a|b){2,}",
+	    "fields", "step", "loss");
+	p = parser_new("regex", opts, &cause);
+	CHECK(p != NULL);
+	if (p == NULL)
+		printf("  %s\n", cause);
+	free(cause);
+	parser_free(p);
+	json_decref(opts);
+}
+
 TEST(parse_regex_and_option_errors_name_the_field)
 {
 	expect_new_error("regex", NULL, "parser.patterns");
