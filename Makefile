@@ -6,6 +6,8 @@
 #   make install         PREFIX=/usr/local, DESTDIR: drover, the agents, drover(1)
 #   make uninstall
 #   make SANITIZER=address,undefined test
+#   make fuzz FUZZ_SECONDS=N   libFuzzer targets (clang) under build/fuzz/,
+#                        each run N seconds (tests/fuzz/README.md)
 #   CI=1 make ...        warnings are errors
 
 CC ?= cc
@@ -60,7 +62,8 @@ TUI_LIB_OBJ := $(TUI_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all test unit regress deps agents demo clean bench fuzz install uninstall
+.PHONY: all test unit regress deps agents demo clean bench fuzz fuzz-build install \
+	uninstall
 
 all: $(BUILD)/drover-agent $(BUILD)/drover
 
@@ -151,7 +154,55 @@ uninstall:
 	rm -f $(AGENTDIR)/x86_64/drover-agent $(AGENTDIR)/aarch64/drover-agent
 	-rmdir $(AGENTDIR)/x86_64 $(AGENTDIR)/aarch64 $(AGENTDIR) 2>/dev/null
 
+# libFuzzer targets (tests/fuzz/): the project's sources compiled again by
+# clang with the fuzzer and sanitizer flags into build/fuzz/, apart from
+# everything else, so `make all` and `make test` never need clang.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+# clang-only warning on an intended literal concatenation in remote/.
+FUZZ_CFLAGS := -std=c11 -O1 -g $(WARN) -Wno-string-concatenation $(FUZZ_SAN) $(JANSSON_CFLAGS) \
+	$(SSH_CFLAGS) $(CURSES_CFLAGS)
+PARSE_FORMATS := mindone mindspore kohya diffusers jsonl regex auto
+FUZZ_TARGETS := config proto hostrange knownhosts ranktable spool logtail \
+	quote $(PARSE_FORMATS:%=parse_%)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
+FUZZ_LIB_SRC := $(COMMON_SRC) $(AGENT_LIB_SRC) $(REMOTE_SRC) $(TUI_LIB_SRC)
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+		-c -o $@ $<
+
+$(FUZZ_DIR)/libdrover.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/parse_%.o: tests/fuzz/parse.c
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer \
+		-DFUZZ_FORMAT='"$*"' -c -o $@ $<
+
+$(FUZZ_DIR)/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -c -o $@ $<
+
+$(FUZZ_BINS): $(FUZZ_DIR)/%: $(FUZZ_DIR)/%.o $(FUZZ_DIR)/libdrover.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(DROVER_LIBS)
+
+.PRECIOUS: $(FUZZ_DIR)/%.o
+.SECONDARY: $(PARSE_FORMATS:%=$(FUZZ_DIR)/parse_%.o)
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@FUZZ_BIN=$(FUZZ_DIR) tests/fuzz/run.sh -t $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+# Dependency files are only read, never made (else a pattern rule above
+# would try to build build/fuzz/parse_x.d from parse_x.d.o).
+%.d: ;
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz -name '*.d' 2>/dev/null)

@@ -457,8 +457,11 @@ parse_out_metric_since(struct parse_out *out, const struct metric *m,
 		return;
 	memset(&ev, 0, sizeof ev);
 	ev.kind = PARSE_METRIC;
-	ev.off = since < p->off ? since : p->off;
-	ev.resume_off = parse_hold_off(p, ev.off);
+	/* The event is at the segment that emitted it, so offsets never go
+	 * back (a log or ckpt event may have come after `since`); a reader
+	 * restarted at it reads again from since. */
+	ev.off = p->off;
+	ev.resume_off = parse_hold_off(p, since < p->off ? since : p->off);
 	ev.metric = m;
 	ev.ckpt_step = -1;
 	p->emit(&ev, p->arg);

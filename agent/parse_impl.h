@@ -21,8 +21,10 @@ void parse_out_metric(struct parse_out *, const struct metric *);
 /*
  * The same, for a step that leaves after lines that changed what later
  * steps carry (kohya's "epoch 2/2" between the last redraw of a step and
- * the next step's): since is the first such line's offset, and the event
- * is stamped with it, so an agent restarting at this event reads it again.
+ * the next step's): since is the first such line's offset. The event's
+ * resume offset is at most since, so an agent restarting at this event
+ * reads it again; its offset stays that of the segment being fed, as
+ * events' offsets never go back (a checkpoint may lie between).
  */
 void parse_out_metric_since(struct parse_out *, const struct metric *,
     uint64_t since);

@@ -181,6 +181,9 @@ jsonl_line(void *arg, struct parse_out *out, const char *s, size_t len)
 	if (*p != '{' || s[len - 1] != '}' || strstr(p, "\"step\"") == NULL)
 		return 0;
 	len -= p - s;
+	/* Over the protocol's caps (1 MiB, 32 levels): an ordinary line. */
+	if (proto_check_line(p, len, NULL) != 0)
+		return 0;
 	o = json_loadb(p, len, 0, NULL);
 	if (o == NULL && (fixed = jsonl_fix_nonfinite(p, len, &flen)) !=
 	    NULL) {

@@ -16,6 +16,9 @@
 
 #define REGEX_MAX_PATTERNS	32
 #define REGEX_MAX_GROUPS	16
+#define REGEX_MAX_LEN		1024
+#define REGEX_MAX_NEST		32
+#define REGEX_MAX_COPIES	20000
 
 struct regex_pat {
 	regex_t re;
@@ -30,6 +33,103 @@ struct regex_fmt {
 	size_t npat;
 	struct metric sticky;	/* values from matches without a step */
 };
+
+/*
+ * Roughly how many atoms glibc's regcomp builds for s: it copies an atom
+ * once per repetition ("a+" is "aa*", "a{2,5}" is five copies), so
+ * stacked or nested repetitions multiply: "(x+++++...)" with 80 '+' asks
+ * for 2^80 copies and takes all memory. Bracket expressions and escaped
+ * characters are one atom; * and ? copy nothing. Returns 1 when s would
+ * need more than REGEX_MAX_COPIES (or nests deeper than REGEX_MAX_NEST).
+ */
+static int
+regex_too_big(const char *s)
+{
+	double outer[REGEX_MAX_NEST], cur = 0, last = 0, n, m;
+	int depth = 0;
+	char *e;
+
+	while (*s != '\0') {
+		switch (*s) {
+		case '\\':
+			s += s[1] != '\0' ? 2 : 1;
+			cur += 1;
+			last = 1;
+			continue;
+		case '[':
+			/* ']' first (after an optional '^') is a member */
+			s++;
+			if (*s == '^')
+				s++;
+			if (*s == ']')
+				s++;
+			while (*s != '\0' && *s != ']') {
+				if (*s == '[' && (s[1] == ':' || s[1] == '.' ||
+				    s[1] == '=')) {
+					e = strchr(s + 2, ']');
+					s = e != NULL ? e : s + 1;
+				}
+				s++;
+			}
+			cur += 1;
+			last = 1;
+			break;
+		case '(':
+			if (depth == REGEX_MAX_NEST)
+				return 1;
+			outer[depth++] = cur;
+			cur = 0;
+			last = 0;
+			break;
+		case ')':
+			last = cur;
+			cur = depth > 0 ? outer[--depth] + cur : cur;
+			break;
+		case '|':
+			last = 0;
+			break;
+		case '+':
+			cur += last;
+			last *= 2;
+			break;
+		case '{':
+			n = strtod(s + 1, &e);
+			if (e == s + 1 || n < 0) {
+				cur += 1;	/* a literal '{' */
+				last = 1;
+				break;
+			}
+			m = n;
+			if (*e == ',') {
+				m = strtod(e + 1, &e);
+				if (e[-1] == ',')
+					m = n + 1;	/* "{n,}" */
+			}
+			if (m < n)
+				m = n;
+			if (m > 1) {
+				cur += last * (m - 1);
+				last *= m;
+			}
+			while (*e != '\0' && *e != '}')
+				e++;
+			s = *e == '}' ? e : e - 1;
+			break;
+		case '*':
+		case '?':
+			break;
+		default:
+			cur += 1;
+			last = 1;
+			break;
+		}
+		if (cur > REGEX_MAX_COPIES)
+			return 1;
+		if (*s != '\0')
+			s++;
+	}
+	return 0;
+}
 
 static void
 regex_destroy(void *arg)
@@ -88,6 +188,13 @@ regex_compile(struct regex_pat *rp, size_t i, const json_t *pj, char **cause)
 		xasprintf(cause, "parser.patterns[%zu].regex: must be a "
 		    "non-empty string (a POSIX extended regular expression)",
 		    i);
+		return -1;
+	}
+	if (strlen(src) > REGEX_MAX_LEN || regex_too_big(src)) {
+		xasprintf(cause, "parser.patterns[%zu].regex: too large: "
+		    "over %d bytes, or repetitions (+, {n,m}) stacked or "
+		    "nested so deep that compiling it would take over %d "
+		    "copies; simplify it", i, REGEX_MAX_LEN, REGEX_MAX_COPIES);
 		return -1;
 	}
 	if ((rc = regcomp(&rp->re, src, REG_EXTENDED)) != 0) {

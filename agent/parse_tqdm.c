@@ -34,6 +34,8 @@ struct tqdm {
 	uint64_t pend_off;		/* first redraw of the pending step */
 	uint64_t pend_since;		/* first header line after its last
 					   redraw, UINT64_MAX if none */
+	uint64_t sticky_off;		/* first header line no emitted step
+					   carries yet, UINT64_MAX if none */
 };
 
 /* One parsed redraw; pointers into the segment. */
@@ -70,6 +72,7 @@ tqdm_create(const json_t *opts, const char *desc,
 	t->loss_keys = loss_keys;
 	metric_clear(&t->pend);
 	t->pend_since = UINT64_MAX;
+	t->sticky_off = UINT64_MAX;
 	return t;
 }
 
@@ -260,8 +263,11 @@ tqdm_postfix(struct tqdm *t, const char *s, size_t len)
 static void
 tqdm_emit(struct tqdm *t, struct parse_out *out)
 {
-	if (t->has_pend && t->pend_measured)
+	if (t->has_pend && t->pend_measured) {
+		/* Header lines after its last redraw are not in it. */
+		t->sticky_off = t->pend_since;
 		parse_out_metric_since(out, &t->pend, t->pend_since);
+	}
 	t->has_pend = 0;
 	t->pend_measured = 0;
 	t->pend_since = UINT64_MAX;
@@ -315,6 +321,8 @@ tqdm_sticky_changed(struct tqdm *t, struct parse_out *out)
 {
 	if (t->has_pend && t->pend_since == UINT64_MAX)
 		t->pend_since = parse_out_offset(out);
+	if (t->sticky_off == UINT64_MAX)
+		t->sticky_off = parse_out_offset(out);
 }
 
 /*
@@ -393,7 +401,11 @@ tqdm_holds_since(void *arg)
 {
 	struct tqdm *t = arg;
 
-	return t->has_pend ? t->pend_off : UINT64_MAX;
+	uint64_t off = t->has_pend ? t->pend_off : UINT64_MAX;
+
+	/* A restart seeds epoch and total from the last step spooled: the
+	 * header lines that changed them since must be read again. */
+	return t->sticky_off < off ? t->sticky_off : off;
 }
 
 const struct parser_ops parse_kohya_ops = {

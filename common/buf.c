@@ -138,3 +138,49 @@ buf_steal(struct buf *b)
 	buf_init(b);
 	return p;
 }
+
+size_t
+linesplit_feed(struct linesplit *ls, size_t max, const char *p, size_t n,
+    void (*fn)(const char *, size_t, void *), void *arg)
+{
+	const char *nl;
+	size_t len, dropped = 0;
+
+	while (n > 0) {
+		nl = memchr(p, '\n', n);
+		len = nl != NULL ? (size_t)(nl - p) : n;
+		if (ls->skipping)
+			ls->skipping = nl == NULL;
+		else if (ls->b.len + len > max) {
+			buf_reset(&ls->b);
+			dropped++;
+			ls->skipping = nl == NULL;
+		} else if (nl == NULL)
+			buf_add(&ls->b, p, len);
+		else if (ls->b.len > 0) {
+			buf_add(&ls->b, p, len);
+			fn(ls->b.data, ls->b.len, arg);
+			buf_reset(&ls->b);
+		} else if (len > 0)
+			fn(p, len, arg);
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+		n -= len + 1;
+	}
+	return dropped;
+}
+
+void
+linesplit_reset(struct linesplit *ls)
+{
+	buf_reset(&ls->b);
+	ls->skipping = 0;
+}
+
+void
+linesplit_free(struct linesplit *ls)
+{
+	buf_free(&ls->b);
+	ls->skipping = 0;
+}

@@ -76,6 +76,22 @@ const char *buf_cstr(struct buf *);	/* NUL-terminated view, borrowed */
 int buf_each_line(struct buf *, size_t max,
     void (*fn)(const char *, size_t, void *), void *);
 char *buf_steal(struct buf *);		/* caller frees; buffer is reset */
+/*
+ * The lines of a stream read in chunks, each line at most max bytes: fn
+ * gets each complete line (without its '\n'; empty lines skipped). A line
+ * over max is dropped whole, its start and the rest up to its newline, so
+ * that its tail is never taken for a line. Returns how many lines this
+ * call dropped. A zeroed struct is ready; linesplit_reset() forgets a
+ * partial line (a stream that ended), linesplit_free() frees.
+ */
+struct linesplit {
+	struct buf b;
+	int skipping;		/* inside a dropped line, up to its '\n' */
+};
+size_t linesplit_feed(struct linesplit *, size_t max, const char *, size_t,
+    void (*fn)(const char *, size_t, void *), void *);
+void linesplit_reset(struct linesplit *);
+void linesplit_free(struct linesplit *);
 
 /* clock.c */
 uint64_t clock_mono_ms(void);
@@ -135,6 +151,10 @@ enum proto_type proto_type_of(const json_t *);
  * Returns NULL and sets *cause on a line that is too long, too deep, not
  * JSON, not an object, or lacks "type"; the caller counts it and goes on. */
 json_t *proto_decode_line(const char *, size_t, char **cause);
+/* The checks proto_decode_line makes before parsing (length, NUL, depth),
+ * for other readers of JSON lines (the jsonl log parser): 0, or -1 and
+ * *cause (may be NULL: not set). */
+int proto_check_line(const char *, size_t, char **cause);
 /* Encode compactly as one line with a trailing newline; caller frees. */
 char *proto_encode_line(const json_t *, size_t *lenp);
 

@@ -88,25 +88,35 @@ proto_depth(const char *p, size_t len, int cap)
 	return depth < 0 ? 0 : depth;
 }
 
+int
+proto_check_line(const char *line, size_t len, char **cause)
+{
+	char *why = NULL;
+
+	if (len > PROTO_MAX_LINE)
+		xasprintf(&why, "line of %zu bytes exceeds the %d byte cap",
+		    len, PROTO_MAX_LINE);
+	else if (memchr(line, '\0', len) != NULL)
+		why = xstrdup("line holds a NUL byte");
+	else if (proto_depth(line, len, PROTO_MAX_DEPTH) > PROTO_MAX_DEPTH)
+		xasprintf(&why, "nesting deeper than %d", PROTO_MAX_DEPTH);
+	if (why == NULL)
+		return 0;
+	if (cause != NULL)
+		*cause = why;
+	else
+		free(why);
+	return -1;
+}
+
 json_t *
 proto_decode_line(const char *line, size_t len, char **cause)
 {
 	json_error_t err;
 	json_t *o;
 
-	if (len > PROTO_MAX_LINE) {
-		xasprintf(cause, "line of %zu bytes exceeds the %d byte cap",
-		    len, PROTO_MAX_LINE);
+	if (proto_check_line(line, len, cause) != 0)
 		return NULL;
-	}
-	if (memchr(line, '\0', len) != NULL) {
-		xasprintf(cause, "line holds a NUL byte");
-		return NULL;
-	}
-	if (proto_depth(line, len, PROTO_MAX_DEPTH) > PROTO_MAX_DEPTH) {
-		xasprintf(cause, "nesting deeper than %d", PROTO_MAX_DEPTH);
-		return NULL;
-	}
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
 	if (o == NULL) {
 		xasprintf(cause, "not JSON at column %d: %s", err.column,

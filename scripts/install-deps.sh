@@ -9,8 +9,10 @@ set -u
 
 PKGS="build-essential pkg-config libncurses-dev libssh2-1-dev libjansson-dev
 libyaml-dev libsqlite3-dev sqlite3 openssh-server openssh-client bubblewrap tmux
-python3 python3-numpy iproute2 jq procps file pdsh busybox zsh clang libclang-rt-14-dev
+python3 python3-numpy iproute2 jq procps file pdsh busybox zsh clang libclang-rt-14-dev llvm
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-user-binfmt"
+# clang + libclang-rt: libFuzzer for tests/fuzz; llvm: llvm-symbolizer, so
+# a fuzzer's crash report names functions and lines.
 # Multiarch: the static aarch64 agent links Debian's arm64 jansson.
 FOREIGN="libjansson-dev:arm64"
 

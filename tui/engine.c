@@ -22,7 +22,6 @@
 
 #define ENGINE_TICK_MS		100	/* batch flush and timers */
 #define ENGINE_BATCH_MAX	512	/* flush a host's batch at this size */
-#define ENGINE_LINE_MAX		(2 * 1024 * 1024)
 #define ENGINE_REATTACH_MS	3000
 #define ENGINE_HB_GRACE_MS	5000	/* an attach must speak this soon */
 
@@ -440,12 +439,9 @@ att_data(struct rchan *ch, int stream, const char *p, size_t n, void *arg)
 			buf_add(&h->op_err, p, n);
 		return;
 	}
-	buf_add(&h->line, p, n);
-	if (buf_each_line(&h->line, ENGINE_LINE_MAX, att_line, h)) {
+	if (linesplit_feed(&h->line, PROTO_MAX_LINE, p, n, att_line, h) > 0)
 		eatt_note(h->a, "%s: agent line over %d bytes dropped",
-		    h->name, ENGINE_LINE_MAX);
-		buf_reset(&h->line);
-	}
+		    h->name, PROTO_MAX_LINE);
 }
 
 static void
@@ -457,7 +453,7 @@ att_done(struct rchan *ch, int status, const char *error, void *arg)
 	if (h->att != ch || h->a->e->closing)
 		return;
 	h->att = NULL;
-	buf_reset(&h->line);
+	linesplit_reset(&h->line);
 	eh_flush(h);
 	if (status == 0) {
 		/* The run ended and everything was sent. */
@@ -506,7 +502,7 @@ eh_detach(struct ehost *h)
 	struct rchan *ch = h->att;
 
 	h->att = NULL;
-	buf_reset(&h->line);
+	linesplit_reset(&h->line);
 	if (ch != NULL)
 		rchan_eof(ch);	/* the agent's attach ends on EOF */
 }
@@ -703,7 +699,7 @@ eh_clear(struct ehost *h)
 	free(h->fail_reason);
 	buf_free(&h->op_out);
 	buf_free(&h->op_err);
-	buf_free(&h->line);
+	linesplit_free(&h->line);
 }
 
 static void

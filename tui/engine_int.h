@@ -48,7 +48,7 @@ struct ehost {
 	struct buf op_out, op_err;
 
 	struct rchan *att;		/* the attach channel */
-	struct buf line;
+	struct linesplit line;
 	int64_t cursor;			/* stored */
 	int64_t seen;			/* highest seq interpreted */
 	uint64_t last_rx;

@@ -64,6 +64,7 @@ struct logtail {
 	struct logline partial;
 	struct buf partial_text;
 	int has_partial;
+	int partial_stale;	/* partial not made since the last feed */
 };
 
 /* ---- where a rank's log is --------------------------------------------- */
@@ -393,13 +394,14 @@ logtail_end_line(struct logtail *lt)
 	lt->have_redraw = 0;
 }
 
+/* Made when asked for, not at each read: a long line arriving in many
+ * small reads would be cleaned again for every one of them. */
 static void
 logtail_update_partial(struct logtail *lt)
 {
 	struct parse_tb peek = lt->tb;
 
-	lt->has_partial = lt->cur.len > 0 || lt->cur_cut > 0 ||
-	    lt->have_redraw;
+	lt->partial_stale = 0;
 	if (!lt->has_partial)
 		return;
 	logtail_clean_current(lt, &lt->partial_text);
@@ -433,7 +435,9 @@ logtail_feed(struct logtail *lt, const char *p, size_t n)
 		}
 		p = q + 1;
 	}
-	logtail_update_partial(lt);
+	lt->has_partial = lt->cur.len > 0 || lt->cur_cut > 0 ||
+	    lt->have_redraw;
+	lt->partial_stale = 1;
 }
 
 /* End of stream: what a terminal shows of an unfinished line is a line. */
@@ -462,8 +466,10 @@ logtail_line(const struct logtail *lt, size_t i)
 }
 
 const struct logline *
-logtail_partial(const struct logtail *lt)
+logtail_partial(struct logtail *lt)
 {
+	if (lt->partial_stale)
+		logtail_update_partial(lt);
 	return lt->has_partial ? &lt->partial : NULL;
 }
 

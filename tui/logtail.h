@@ -79,7 +79,7 @@ const struct logline *logtail_line(const struct logtail *, size_t i);
  * or NULL. It is not counted nor searched; its no is the one it will get.
  * Borrowed until the next change.
  */
-const struct logline *logtail_partial(const struct logtail *);
+const struct logline *logtail_partial(struct logtail *);
 /* Lines dropped off the ring's old end so far. */
 uint64_t logtail_dropped(const struct logtail *);
 /* "connecting to HOST", "following HOST rank-N.log", "ended: ...", or the

@@ -271,3 +271,133 @@ TEST(proto_commands_validated)
 	CHECK(strstr(cause, "unknown command") != NULL);
 	free(cause);
 }
+
+/* ---- a stream of protocol lines as the engine reads an agent --------------- */
+
+struct pstream {
+	int decoded, rejected;
+	int64_t seqs[8];
+	char types[8][16];
+};
+
+/* What tui/engine.c's att_line does first: decode or count. */
+static void
+pstream_line(const char *p, size_t n, void *arg)
+{
+	struct pstream *ps = arg;
+	char *cause = NULL;
+	json_t *o;
+
+	if ((o = proto_decode_line(p, n, &cause)) == NULL) {
+		ps->rejected++;
+		free(cause);
+		return;
+	}
+	if (ps->decoded < 8) {
+		snprintf(ps->types[ps->decoded], sizeof ps->types[0], "%s",
+		    proto_get_string(o, "type"));
+		if (proto_get_int(o, "seq", &ps->seqs[ps->decoded]) != 0)
+			ps->seqs[ps->decoded] = -1;
+	}
+	ps->decoded++;
+	json_decref(o);
+}
+
+/*
+ * Lines over PROTO_MAX_LINE, nested deeper than PROTO_MAX_DEPTH, not JSON:
+ * each refused on its own, and the good line after them still decoded, in
+ * any chunking. The engine splits with linesplit_feed(PROTO_MAX_LINE) and
+ * decodes with proto_decode_line (tui/engine.c att_data/att_line). A
+ * dropped line's tail is not a line: here 3 MiB of blanks end with an
+ * object that must not be taken.
+ */
+TEST(proto_stream_bad_lines_refused_one_by_one)
+{
+	static const size_t chunks[] = { 0, 65536, 4093, 1 };
+	struct linesplit ls;
+	struct pstream ps;
+	struct buf s;
+	size_t i, k, n, dropped;
+	int d;
+
+	buf_init(&s);
+	buf_addstr(&s, "{\"type\":\"hb\"}\n");
+	/* over the cap: a log line of 2 MiB */
+	buf_addstr(&s, "{\"type\":\"log\",\"text\":\"");
+	for (i = 0; i < 2 * 1024 * 1024; i++)
+		buf_addch(&s, 'x');
+	buf_addstr(&s, "\"}\n");
+	/* over the cap, with a tail that is a line by itself */
+	for (i = 0; i < 3 * 1024 * 1024; i++)
+		buf_addch(&s, ' ');
+	buf_addstr(&s, "{\"type\":\"metric\",\"seq\":666}\n");
+	/* exactly one byte over the cap */
+	buf_addstr(&s, "{\"type\":\"log\",\"text\":\"");
+	for (i = 0; i < PROTO_MAX_LINE - 23 + 1; i++)
+		buf_addch(&s, 'y');
+	buf_addstr(&s, "\"}\n");
+	/* deeper than the cap (33 levels), then at the cap (32) */
+	buf_addstr(&s, "{\"type\":\"x\",\"a\":");
+	for (d = 0; d < PROTO_MAX_DEPTH; d++)
+		buf_addch(&s, '[');
+	for (d = 0; d < PROTO_MAX_DEPTH; d++)
+		buf_addch(&s, ']');
+	buf_addstr(&s, "}\n{\"type\":\"deep\",\"a\":");
+	for (d = 0; d < PROTO_MAX_DEPTH - 1; d++)
+		buf_addch(&s, '[');
+	for (d = 0; d < PROTO_MAX_DEPTH - 1; d++)
+		buf_addch(&s, ']');
+	buf_addstr(&s, "}\nnot json\n{\"no\":\"type\"}\n");
+	buf_addstr(&s, "{\"type\":\"metric\",\"seq\":1}\n");
+
+	for (k = 0; k < nitems(chunks); k++) {
+		memset(&ls, 0, sizeof ls);
+		memset(&ps, 0, sizeof ps);
+		dropped = 0;
+		for (i = 0; i < s.len; i += n) {
+			n = chunks[k] == 0 ? s.len : chunks[k];
+			/* a byte at a time only around the small lines */
+			if (n == 1 && s.data[i] != '{' && s.data[i] != '\n' &&
+			    i > 64 && i + 4096 < s.len)
+				n = 4096;
+			if (n > s.len - i)
+				n = s.len - i;
+			dropped += linesplit_feed(&ls, PROTO_MAX_LINE,
+			    s.data + i, n, pstream_line, &ps);
+		}
+		CHECK_INT(dropped, 3);
+		CHECK_INT(ps.rejected, 3);	/* too deep, not JSON, no type */
+		REQUIRE(ps.decoded == 3);
+		CHECK_STR(ps.types[0], "hb");
+		CHECK_STR(ps.types[1], "deep");
+		CHECK_STR(ps.types[2], "metric");
+		CHECK_INT(ps.seqs[2], 1);
+		CHECK_INT(ls.b.len, 0);
+		linesplit_free(&ls);
+	}
+	buf_free(&s);
+}
+
+/* A line of exactly max bytes is a line; one more byte is dropped, and
+ * the stream goes on after its newline whatever the chunking. */
+TEST(linesplit_cap_is_exact)
+{
+	struct pstream ps;
+	struct linesplit ls;
+	const char *in = "{\"type\":\"a\"}\n{\"type\":\"bb\"}\n{\"type\":\"c\"}\n";
+	size_t cut, len = strlen(in);
+
+	for (cut = 0; cut <= len; cut++) {
+		memset(&ls, 0, sizeof ls);
+		memset(&ps, 0, sizeof ps);
+		/* max 12: the first and last (12 bytes) are lines, the
+		 * second (13) is dropped */
+		CHECK_INT(linesplit_feed(&ls, 12, in, cut, pstream_line, &ps) +
+		    linesplit_feed(&ls, 12, in + cut, len - cut, pstream_line,
+		    &ps), 1);
+		CHECK_INT(ps.decoded, 2);
+		CHECK_STR(ps.types[0], "a");
+		CHECK_STR(ps.types[1], "c");
+		linesplit_free(&ls);
+	}
+}

@@ -38,6 +38,57 @@
 #ifndef HOSTILE_MAX_MS
 #define HOSTILE_MAX_MS	100.0
 #endif
+/* Memory the loader may take for hostile input, peak over what the
+ * process held before (the real figures are printed: under 20 MB). */
+#define HOSTILE_MAX_MB	(HOSTILE_MAX_MS > 100.0 ? 128.0 : 64.0)
+
+/* A field of /proc/self/status in kB ("VmRSS:", "VmHWM:"), or -1. */
+static long
+proc_status_kb(const char *field)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/status", "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, field, strlen(field)) == 0) {
+			kb = strtol(line + strlen(field), NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
+/* Starts a peak-memory measurement: resets the process's high-water mark
+ * (Linux 4.0+) and returns the resident kB now, or -1 when it cannot. */
+static long
+peak_start(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY);
+
+	if (fd == -1)
+		return -1;
+	if (write(fd, "5", 1) != 1) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return proc_status_kb("VmRSS:");
+}
+
+/* MB the peak rose above start; -1 when not measured. */
+static double
+peak_mb(long start)
+{
+	long hwm = proc_status_kb("VmHWM:");
+
+	if (start < 0 || hwm < 0)
+		return -1;
+	return hwm > start ? (double)(hwm - start) / 1024.0 : 0.0;
+}
 
 static double
 now_ms(void)
@@ -890,7 +941,8 @@ hostile(const char *what, const char *text, size_t len, const char *want)
 	struct yamltree *t = yamltree_new();
 	struct ynode *root = NULL;
 	char *cause = NULL, *nl, *p;
-	double t0, ms;
+	double t0, ms, mb;
+	long rss0;
 	int fd, rc;
 
 	xasprintf(&p, "%s/hostile.yaml", test_tmpdir());
@@ -898,10 +950,12 @@ hostile(const char *what, const char *text, size_t len, const char *want)
 		write_full(fd, text, len);
 		close(fd);
 	}
+	rss0 = peak_start();
 	t0 = now_ms();
 	rc = yamltree_load_file(t, p, "hostile.yaml", &root, NULL, &cause);
 	ms = now_ms() - t0;
-	fprintf(stdout, "  %-44s %8.3f ms\n", what, ms);
+	mb = peak_mb(rss0);
+	fprintf(stdout, "  %-44s %8.3f ms %7.1f MB peak\n", what, ms, mb);
 	CHECK(rc != 0);
 	CHECK(root == NULL);
 	if (cause != NULL && (nl = strchr(cause, '\n')) != NULL)
@@ -910,6 +964,12 @@ hostile(const char *what, const char *text, size_t len, const char *want)
 	if (ms >= HOSTILE_MAX_MS)
 		test_fail(__FILE__, __LINE__, "%s took %.1f ms (limit %.0f)",
 		    what, ms, HOSTILE_MAX_MS);
+	if (mb < 0)
+		test_fail(__FILE__, __LINE__, "%s: peak memory not measured "
+		    "(/proc/self/clear_refs)", what);
+	else if (mb >= HOSTILE_MAX_MB)
+		test_fail(__FILE__, __LINE__, "%s took %.1f MB (limit %.0f)",
+		    what, mb, HOSTILE_MAX_MB);
 	free(cause);
 	free(p);
 	yamltree_free(t);
@@ -1000,6 +1060,15 @@ TEST(yamltree_hostile_size_and_node_count)
 		buf_printf(&b, "k%d: 0\n", i);
 	hostile("60000 keys (120000 nodes)", b.data, b.len,
 	    "hostile.yaml:50000:9: more than 100000 nodes (values, keys, "
+	    "lists and mappings); a config this large is not supported");
+	/* 10^6 keys that fit in 4 MiB: a flow mapping of one-letter keys */
+	buf_reset(&b);
+	buf_addch(&b, '{');
+	for (i = 0; i < 1000000; i++)
+		buf_addstr(&b, "a,");
+	buf_addstr(&b, "a}\n");
+	hostile("10^6 keys in a flow mapping (2 MB)", b.data, b.len,
+	    "hostile.yaml:1:100001: more than 100000 nodes (values, keys, "
 	    "lists and mappings); a config this large is not supported");
 	buf_free(&b);
 }

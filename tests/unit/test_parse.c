@@ -538,6 +538,80 @@ TEST(parse_jsonl_fields_extras_nonfinite)
 	rec_free(&r);
 }
 
+/*
+ * jsonl lines over the protocol's caps (1 MiB, 32 levels) are ordinary
+ * lines, not metrics, and the good line after each is still a metric, in
+ * any chunking; so are broken lines and a line the agent's 64 KiB segment
+ * cap cuts into pieces.
+ */
+static void
+jsonl_deep(struct buf *b, int step, int levels)
+{
+	int i;
+
+	buf_printf(b, "{\"step\":%d,\"a\":", step);
+	for (i = 0; i < levels - 1; i++)
+		buf_addch(b, '[');
+	for (i = 0; i < levels - 1; i++)
+		buf_addch(b, ']');
+	buf_addstr(b, "}\n");
+}
+
+TEST(parse_jsonl_over_caps_line_by_line)
+{
+	static const size_t chunks[] = { 0, 1, 7, 4096 };
+	static const size_t caps[] = { 64 * 1024, 2 * 1024 * 1024 };
+	struct segmenter *sg;
+	struct parser *p;
+	struct rec r;
+	struct buf b;
+	size_t i, k, c, n;
+	void *a[2];
+
+	buf_init(&b);
+	buf_addstr(&b, "{\"step\":1,\"loss\":0.5}\n");
+	jsonl_deep(&b, 2, PROTO_MAX_DEPTH + 1);	/* 33 levels */
+	buf_addstr(&b, "{\"step\":3,\"loss\":\n");	/* broken */
+	buf_addstr(&b, "{\"step\":4,\"pad\":\"");	/* 1.5 MiB */
+	for (i = 0; i < 1536 * 1024; i++)
+		buf_addch(&b, 'x');
+	buf_addstr(&b, "\"}\n");
+	jsonl_deep(&b, 5, PROTO_MAX_DEPTH);		/* at the cap */
+	buf_addstr(&b, "{\"step\":6,\"loss\":0.25}\n");
+
+	for (c = 0; c < nitems(caps); c++) {
+		for (k = 0; k < nitems(chunks); k++) {
+			rec_init(&r);
+			p = mk("jsonl", NULL);
+			sg = segmenter_new(caps[c], 0);
+			a[0] = p;
+			a[1] = &r;
+			for (i = 0; i < b.len; i += n) {
+				n = chunks[k] == 0 ? b.len : chunks[k];
+				/* bytewise only outside the long line */
+				if (n == 1 && b.data[i] == 'x')
+					n = 4096;
+				if (n > b.len - i)
+					n = b.len - i;
+				segmenter_feed(sg, b.data + i, n, feed_seg, a);
+			}
+			segmenter_flush(sg, feed_seg, a);
+			parser_finish(p, rec_emit, &r);
+			CHECK_INT(r.nm, 3);
+			if (r.nm == 3) {
+				CHECK_INT(r.m[0].step, 1);
+				CHECK_INT(r.m[1].step, 5);
+				CHECK_INT(r.m[2].step, 6);
+				CHECK_DBL(r.m[2].loss, 0.25, 0);
+			}
+			segmenter_free(sg);
+			parser_free(p);
+			rec_free(&r);
+		}
+	}
+	buf_free(&b);
+}
+
 #define REGEX_OPTS "{\"patterns\":[" \
 	"{\"regex\":\"epoch ([0-9]+) of [0-9]+ \\\\(total ([0-9]+) " \
 	"steps\\\\)\",\"fields\":[\"epoch\",\"total_steps\"]}," \
@@ -579,6 +653,68 @@ expect_new_error(const char *format, const char *opts_json, const char *want)
 		    cause ? cause : "(none)");
 	parser_free(p);
 	free(cause);
+	json_decref(opts);
+}
+
+/*
+ * Patterns whose repetitions multiply (found by tests/fuzz/config.c:
+ * 80 stacked '+' made glibc's regcomp take over 2 GB) are refused before
+ * they are compiled, quickly; ordinary ones with bounds still compile.
+ */
+TEST(parse_regex_repetition_bombs_refused)
+{
+	static const char *const bombs[] = {
+		"step ([0-9]+) loss ([0-9.]++++++++++++++++++++++++++++++++++)",
+		"((((a{1,100}){1,100}){1,100}){1,100})",
+		/* 20 nested '+': 2^20 copies */
+		"((((((((((((((((((((v+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+",
+		"a{30000}",
+	};
+	struct buf b;
+	struct parser *p;
+	json_t *opts;
+	char *cause = NULL;
+	double t0;
+	size_t i;
+
+	for (i = 0; i < nitems(bombs); i++) {
+		opts = json_pack("{s:[{s:s,s:[s]}]}", "patterns", "regex",
+		    bombs[i], "fields", "step");
+		REQUIRE(opts != NULL);
+		t0 = clock_mono_ms();
+		p = parser_new("regex", opts, &cause);
+		CHECK(p == NULL);
+		CHECK(clock_mono_ms() - t0 < 1000);
+		CHECK(cause != NULL && strstr(cause, "parser.patterns[0].regex: "
+		    "too large") != NULL);
+		parser_free(p);
+		free(cause);
+		cause = NULL;
+		json_decref(opts);
+	}
+	/* over 1024 bytes */
+	buf_init(&b);
+	buf_addstr(&b, "step ([0-9]+)");
+	for (i = 0; i < 1100; i++)
+		buf_addch(&b, 'x');
+	opts = json_pack("{s:[{s:s,s:[s]}]}", "patterns", "regex",
+	    buf_cstr(&b), "fields", "step");
+	p = parser_new("regex", opts, &cause);
+	CHECK(p == NULL && cause != NULL && strstr(cause, "too large"));
+	free(cause);
+	cause = NULL;
+	json_decref(opts);
+	buf_free(&b);
+	/* bounds and classes that stay small */
+	opts = json_pack("{s:[{s:s,s:[s,s]}]}", "patterns", "regex",
+	    "^it ([0-9]{1,9}) [[:alpha:]{}]+ ([0-9.]+){1,2} (a|b){2,}",
+	    "fields", "step", "loss");
+	p = parser_new("regex", opts, &cause);
+	CHECK(p != NULL);
+	if (p == NULL)
+		printf("  %s\n", cause);
+	free(cause);
+	parser_free(p);
 	json_decref(opts);
 }
 
@@ -783,6 +919,11 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		const char *format, *opts, *file;
 	} cases[] = {
 		{ "kohya", "{\"mirror\":\"all\"}", "logs/kohya.log" },
+		/* a header line, then a checkpoint, before the held step
+		 * leaves (found by tests/fuzz/parse.c) */
+		{ "kohya", NULL, "logs/kohya_header_then_ckpt.log" },
+		{ "kohya", "{\"mirror\":\"all\"}",
+		    "logs/kohya_header_then_ckpt.log" },
 		{ "diffusers", "{\"mirror\":\"all\"}", "logs/diffusers.log" },
 		{ "mindone", "{\"mirror\":\"all\"}", "logs/mindone.log" },
 		{ "mindspore", "{\"mirror\":\"all\"}", "logs/mindspore.log" },

@@ -1,0 +1,65 @@
+#!/bin/sh
+# run.sh - runs the libFuzzer targets built by `make fuzz-build`.
+#
+#   tests/fuzz/run.sh [-t SECONDS] [-r] [-q] TARGET...
+#
+# -t: fuzz each target for SECONDS (from its checked-in corpus in
+# tests/fuzz/corpus/TARGET plus the inputs it found before, kept in
+# build/fuzz/corpus/TARGET); -r: only replay the checked-in corpus once
+# (-runs=0). Prints one line per target:
+#   TARGET execs=N exec/s=N crashes=N [artifact=PATH]
+# and exits 1 when any target crashed (a crash, leak, timeout, OOM or a
+# broken property: libFuzzer stops at the first and writes the input to
+# build/fuzz/artifacts/). FUZZ_BIN (default build/fuzz) holds the binaries;
+# FUZZ_ARGS adds libFuzzer flags (e.g. -jobs=N for a soak).
+set -u
+: "${FUZZ_BIN:=build/fuzz}"
+secs=60
+replay=0
+while getopts t:r o; do
+	case $o in
+	t) secs=$OPTARG ;;
+	r) replay=1 ;;
+	*) echo "usage: $0 [-t SECONDS] [-r] TARGET..." >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+src=$(cd "$(dirname "$0")" && pwd)
+art="$FUZZ_BIN/artifacts"
+mkdir -p "$art"
+status=0
+for t in "$@"; do
+	bin="$FUZZ_BIN/$t"
+	seeds="$src/corpus/$t"
+	log="$FUZZ_BIN/$t.log"
+	if [ ! -x "$bin" ]; then
+		echo "$t execs=0 exec/s=0 crashes=1 (no binary $bin)"
+		status=1
+		continue
+	fi
+	rm -f "$art/$t-"*
+	if [ "$replay" = 1 ]; then
+		"$bin" -runs=0 -timeout=10 -rss_limit_mb=2048 \
+		    -print_final_stats=1 -artifact_prefix="$art/$t-" \
+		    ${FUZZ_ARGS:-} "$seeds" > "$log" 2>&1
+	else
+		work="$FUZZ_BIN/corpus/$t"
+		mkdir -p "$work"
+		"$bin" -max_total_time="$secs" -timeout=10 \
+		    -rss_limit_mb=2048 -print_final_stats=1 \
+		    -artifact_prefix="$art/$t-" ${FUZZ_ARGS:-} \
+		    "$work" "$seeds" > "$log" 2>&1
+	fi
+	rc=$?
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+	crashes=$(ls "$art/$t-"* 2>/dev/null | wc -l)
+	[ "$rc" = 0 ] || [ "$crashes" -gt 0 ] || crashes=1
+	line="$t execs=${execs:-0} exec/s=${rate:-0} crashes=$crashes"
+	if [ "$crashes" -gt 0 ]; then
+		line="$line artifact=$(ls "$art/$t-"* 2>/dev/null | head -n 1) log=$log"
+		status=1
+	fi
+	echo "$line"
+done
+exit $status
