@@ -13,7 +13,8 @@ mkdir -p "$HOME"
 
 # ---- exit classification: one rank per code, one run ----
 # (Each exits at once: the agent stops the others of a gang when one
-# fails at start, so a slow one would be labelled "stopped".)
+# fails at start, so a slow one would be labelled "stopped"; 126 and 127
+# come from env, as a spawn that fails stops the launch: see nostart.)
 printf 'echo never\n' > "$T/noexec.sh"
 chmod 644 "$T/noexec.sh"
 cat > "$T/codes" <<EOF
@@ -48,6 +49,23 @@ while read -r code class argv; do
 done < "$T/codes"
 echo "exit classes: $right/$n labels correct"
 check "exit classes: $right/$n labels correct" test "$right" = 9 -a "$n" = 9
+
+# ---- a launch whose command cannot start ends, and leaves no agent ----
+cat > "$T/nostart.yaml" <<YAML
+cluster:
+  hosts: "n[1-2]"
+  transport: local
+  base_dir: $T/runs
+task:
+  name: nostart
+  command: [$T/noexec.sh]
+YAML
+timeout 30 "$DROVER" launch --follow --db "$T/db3" "$T/nostart.yaml" > /dev/null 2> "$T/nostart.err"
+rc=$?
+check "launch --follow of a command that cannot start ends with exit 1 (got $rc)" test "$rc" = 1
+check "it names the reason: exit 126, cannot be invoked" \
+    grep -q "n1: failed (rank 0 exited 126 (the command cannot be invoked" "$T/nostart.err"
+check "no agent of that run is left" sh -c "! pgrep -f 'specs/nostart-1-1-n[12].json' >/dev/null"
 
 # ---- no listening socket: the agent and its shims, during a run ----
 # listeners PID...: the inodes of those processes' sockets that listen
