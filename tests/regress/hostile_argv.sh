@@ -32,7 +32,7 @@ task:
     - dump
     - "\${run_dir}/argv.bin"
 YAML
-		sed -n '2,$p' "$T/args.yaml" | sed '$d' | sed 's/^    /    - /; s/,$//'
+		cat "$T/args.yaml"
 	} > "$T/h$i.yaml"
 	"$DROVER" launch --follow --db "$T/db" "$T/h$i.yaml" > /dev/null 2> "$T/h$i.err" ||
 	    { echo "  launch $i: exit $?"; tail -n 3 "$T/h$i.err"; }

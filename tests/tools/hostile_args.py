@@ -8,8 +8,9 @@
       code points whose UTF-8 lead bytes are 0xC4..0xF4, quotes, $(...),
       backticks, ${...} (written $${ in the config: a literal), newlines,
       globs, leading dashes, empty strings, and a few very long ones
-      (up to 100000 bytes). YAMLOUT gets a YAML flow sequence of them
-      (double-quoted, escaped), one item a line; WANTOUT the expected
+      (up to 100000 bytes). YAMLOUT gets them as the items of a YAML block
+      sequence at indent 4 ("    - "; double-quoted, escaped), to follow a
+      config's "command:" and its first items; WANTOUT the expected
       argv, each string's UTF-8 bytes followed by a NUL.
   hostile_args.py cmp WANTOUT GOTOUT
       prints "N/M arguments byte-exact" (M: expected) and the first
@@ -86,11 +87,9 @@ def gen(seed, count, yout, wout):
         args.append(a)
     args = args[:count]
     with open(yout, "w", encoding="utf-8") as f:
-        f.write("[\n")
         for a in args:
             # ${ is a placeholder in a config; $${ is the literal.
-            f.write("    " + yaml_quote(a.replace("${", "$${")) + ",\n")
-        f.write("  ]\n")
+            f.write("    - " + yaml_quote(a.replace("${", "$${")) + "\n")
     with open(wout, "wb") as f:
         for a in args:
             f.write(a.encode("utf-8") + b"\0")
