@@ -17,7 +17,8 @@ PER=${HOSTILE_PER:-10000}
 total=0
 exact=0
 for i in $(seq 1 "$LAUNCHES"); do
-	"$PYX" "$HA" gen "$i" "$PER" "$T/args.yaml" "$T/want.$i"
+	"$PYX" "$HA" gen "$i" "$PER" "$T/args.yaml" "$T/want.$i" \
+	    "$PYX" "$HA" dump '${run_dir}/argv.bin'
 	{
 		cat <<YAML
 cluster:
@@ -27,10 +28,6 @@ cluster:
 task:
   name: hostile$i
   command:
-    - $PYX
-    - $HA
-    - dump
-    - "\${run_dir}/argv.bin"
 YAML
 		cat "$T/args.yaml"
 	} > "$T/h$i.yaml"

@@ -158,7 +158,8 @@ cp "$DROVER_SRC/tests/tools/hostile_args.py" "$RIG_DIR/work/"
 chmod -R a+rX "$RIG_DIR/work"
 HA="$RIG_DIR/work/hostile_args.py"
 PYX=/usr/bin/python3
-"$PYX" "$HA" gen 99 5000 "$T/hargs.yaml" "$T/hwant"
+"$PYX" "$HA" gen 99 5000 "$T/hargs.yaml" "$T/hwant" \
+    "$PYX" "$HA" dump '${run_dir}/argv.bin'
 {
 	cat <<YAML
 cluster:
@@ -168,10 +169,6 @@ cluster:
 task:
   name: hostile
   command:
-    - $PYX
-    - $HA
-    - dump
-    - "\${run_dir}/argv.bin"
 YAML
 	cat "$T/hargs.yaml"
 } > "$T/hostile.yaml"

@@ -2,15 +2,16 @@
 """hostile_args.py - hostile argument strings for the argv tests
 (tests/regress/hostile_argv.sh, tests/regress/remote_rig.sh).
 
-  hostile_args.py gen SEED COUNT YAMLOUT WANTOUT
+  hostile_args.py gen SEED COUNT YAMLOUT WANTOUT [PREFIX...]
       COUNT strings: every code point U+0001..U+00FF (so every byte
       0x01..0x7F raw, and 0x80..0xBF and 0xC2/0xC3 in their UTF-8 form),
       code points whose UTF-8 lead bytes are 0xC4..0xF4, quotes, $(...),
       backticks, ${...} (written $${ in the config: a literal), newlines,
       globs, leading dashes, empty strings, and a few very long ones
       (up to 100000 bytes). YAMLOUT gets them as the items of a YAML block
-      sequence at indent 4 ("    - "; double-quoted, escaped), to follow a
-      config's "command:" and its first items; WANTOUT the expected
+      sequence at indent 4 ("    - "; double-quoted, escaped), after the
+      PREFIX items (as they are: "${run_dir}" stays a placeholder), to
+      follow a config's "command:"; WANTOUT the expected
       argv, each string's UTF-8 bytes followed by a NUL.
   hostile_args.py cmp WANTOUT GOTOUT
       prints "N/M arguments byte-exact" (M: expected) and the first
@@ -53,7 +54,7 @@ def yaml_quote(s):
     return "".join(out)
 
 
-def gen(seed, count, yout, wout):
+def gen(seed, count, yout, wout, prefix):
     rnd = random.Random(seed)
     args = []
     # Every code point 1..255 alone, then in company.
@@ -87,6 +88,8 @@ def gen(seed, count, yout, wout):
         args.append(a)
     args = args[:count]
     with open(yout, "w", encoding="utf-8") as f:
+        for a in prefix:
+            f.write("    - " + yaml_quote(a) + "\n")
         for a in args:
             # ${ is a placeholder in a config; $${ is the literal.
             f.write("    - " + yaml_quote(a.replace("${", "$${")) + "\n")
@@ -115,7 +118,8 @@ def cmp(wout, gout):
 
 def main():
     if sys.argv[1] == "gen":
-        gen(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
+        gen(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5],
+            sys.argv[6:])
         return 0
     if sys.argv[1] == "cmp":
         return cmp(sys.argv[2], sys.argv[3])
