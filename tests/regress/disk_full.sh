@@ -82,6 +82,8 @@ sleep 2
 fill "$T/runfs"
 sleep 4
 RD=$(echo "$RUNROOT"/runfull-*/1/d1)
+# (agent.log is on the full disk too: its line lands once a page is free.)
+wait_for 10 grep -qi 'no space' "$RD/agent.log"
 check "run dir disk full: the agent says so in its log" grep -qi 'no space' "$RD/agent.log"
 grep -i 'no space' "$RD/agent.log" | head -n 2 | sed 's/^/  /'
 rm -f "$T/runfs/filler"

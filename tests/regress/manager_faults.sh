@@ -1,16 +1,17 @@
 # manager_faults.sh - the manager under faults on an 8-host rig:
 # drover SIGKILLed at random instants while 8 hosts stream (FAULT_INGEST,
-# 60, 50-1000 ms each), then followed to the end: the database holds exactly the agents'
-# spooled metrics, PRAGMA integrity_check is ok, no host was started twice;
-# drover SIGKILLed at random instants during launch, stop and relaunch
-# --all (FAULT_CYCLES of the three, 14: 42 kills; 102 in all): never two
-# training processes for one host and attempt, every recorded decision
-# whole (audit rows = states and launch counts), integrity ok; links of all
-# 8 hosts dropped for 5-30 s again and again (FAULT_BLIPS, 50, at once on
-# several hosts): no host ever failed, no training process signalled (same
-# pids, all succeeded), every metric stored once; and a host's link down
-# for 60 s: lost, back to running by itself, its metrics with no gap and no
-# duplicate.
+# 72, 50-1000 ms in), then followed to the end: the database holds exactly
+# the agents' spooled metrics, PRAGMA integrity_check is ok, no host was
+# started twice; drover SIGKILLed at random instants during launch, stop
+# and relaunch --all (FAULT_CYCLES of the three, 14: up to 42 kills; >= 100
+# in all): never two training processes for one host and attempt, every
+# recorded decision whole (audit rows = states and launch counts), each
+# launch decided in the database before its agent ran, integrity ok; the
+# links of all 8 hosts dropped for 5-30 s again and again (FAULT_BLIPS, 50,
+# at once on several hosts): no host ever failed, no training process
+# signalled (same pids, all exit 0 by themselves), every metric stored
+# once; and a host's link down for 60 s: lost, back to running by itself,
+# its metrics with no gap and no duplicate.
 . "$(dirname "$0")/lib.sh"
 
 DROVER="$BUILD/drover"
@@ -23,7 +24,7 @@ export DROVER_AGENT_DIR="$BUILD"
 home=$(getent passwd "$RIG_USER" | cut -d: -f6)
 RUNS="$home/drover-faults-$$"
 trap 'sh "$RIG" down --dir "$T/rig" >/dev/null 2>&1; rm -rf "$RUNS"; cleanup' EXIT
-ITER=${FAULT_INGEST:-${FAULT_ITER:-60}}
+ITER=${FAULT_INGEST:-${FAULT_ITER:-72}}
 CYCLES=${FAULT_CYCLES:-14}
 BLIPS=${FAULT_BLIPS:-50}
 
@@ -109,7 +110,7 @@ exactly_spooled() {
 
 # ---- SIGKILL at random instants while 8 hosts stream ----
 DB="$T/kill.db"
-task killed 1200 0.05
+task killed 1500 0.05
 "$DROVER" launch --db "$DB" "$T/killed.yaml" > /dev/null 2> "$T/launch.err"
 check "launch for the kill test" test $? = 0
 kills=0
