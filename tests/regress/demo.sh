@@ -51,7 +51,7 @@ done
 n=0
 for f in diffusers mindone kohya jsonl; do
 	n=$((n + 1))
-	log=$(ls "$D"/home/runs/demo-ddpm/1/demo$n/rank-*.log 2>/dev/null | head -n 1)
+	log=$(ls "$D"/home/runs/demo-ddpm-*/1/demo$n/rank-*.log 2>/dev/null | head -n 1)
 	check "demo$n logs in the $f format" sh -c \
 	    "'$AGENT' parse --format auto '$log' 2>&1 | grep -q 'detected format: $f\$'"
 done
@@ -71,9 +71,9 @@ check "demo3 launched twice, the others once; all succeeded" jq -e \
 check "the task's config path is recorded absolute" jq -e \
     '.task.config_path | startswith("/")' "$T/st.json"
 check "the relaunch resumed from demo3's step-80 checkpoint" sh -c \
-    "grep -q '^resuming from step 80' '$D'/home/runs/demo-ddpm/1/demo3/rank-2.log"
+    "grep -q '^resuming from step 80' '$D'/home/runs/demo-ddpm-*/1/demo3/rank-2.log"
 check "checkpoints reached the spool" sh -c \
-    "[ \$(grep -c '\"type\":\"ckpt\"' '$D/home/runs/demo-ddpm/1/demo2/events.jsonl') -ge 5 ]"
+    "[ \$(grep -c '\"type\":\"ckpt\"' '$D'/home/runs/demo-ddpm-*/1/demo2/events.jsonl) -ge 5 ]"
 # Learned, not just fitted noise: far more samples near a mode than chance.
 for h in demo1 demo2 demo3 demo4; do
 	pct=$(sed -n "s/^  $h sample check: \([0-9]*\)%.*/\1/p" "$T/demo.out")
