@@ -65,7 +65,7 @@ check "a second drover on the database is refused" \
 
 # SIGKILL rank 5 (host 3, local rank 1) once it has made some steps.
 h3=$(H 3)
-run3="$RUNS/rigtest/1/$h3"
+run3=$(echo "$RUNS"/rigtest-*/1/"$h3")
 wait_for 20 test -s "$run3/pid-5"
 wait_for 20 sh -c "\"$DROVER\" metrics --db '$DB' rigtest --host '$h3' | wc -l | awk '{exit !(\$1 > 10)}'"
 kill -KILL "$(cat "$run3/pid-5")"
@@ -99,7 +99,7 @@ check "host 3 launched twice into the same attempt" \
 bad=0
 for k in 1 2 3 4 5 6 7 8; do
 	h=$(H $k)
-	spooled=$(grep -c '"type":"metric"' "$RUNS/rigtest/1/$h/events.jsonl")
+	spooled=$(grep -c '"type":"metric"' "$RUNS"/rigtest-*/1/"$h"/events.jsonl)
 	stored=$("$DROVER" metrics --db "$DB" rigtest --host "$h" --format jsonl | wc -l)
 	[ "$spooled" = "$stored" ] || { bad=$((bad + 1)); echo "  $h: spooled $spooled stored $stored"; }
 done
