@@ -89,7 +89,7 @@ task:
   command: [sh, $T/tb.sh]
 YAML
 "$DROVER" launch --follow --db "$DB" "$T/tb.yaml" > /dev/null 2> "$T/tb.err"
-tblog="$T/runs/tb/1/t1/rank-0.log"
+tblog=$(echo "$T"/runs/tb-*/1/t1/rank-0.log)
 # appended once the probe has shown what was there: a line tail -F brings
 (wait_for 20 grep -q '^LINE 9 ' "$T/probe.out"; echo "appended live" >> "$tblog") &
 "$BUILD/logtail-probe" --db "$DB" -t 20 -r -u "appended live" tb > "$T/probe.out" 2>&1
