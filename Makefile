@@ -8,7 +8,10 @@
 #   make SANITIZER=address,undefined test
 #   make fuzz FUZZ_SECONDS=N   libFuzzer targets (clang) under build/fuzz/,
 #                        each run N seconds (tests/fuzz/README.md)
-#   CI=1 make ...        warnings are errors
+#   CI=1 make ...        warnings are errors; CI=1 make test also runs the
+#                        suite again built with SANITIZER=address,undefined
+#                        in build-san (tests/run.sh)
+#   make bench           every benchmark, then one table (bench/summary.sh)
 
 CC ?= cc
 ifeq ($(origin CC),default)
@@ -119,12 +122,17 @@ unit: $(BUILD)/unit-tests $(BUILD)/rsession-probe $(BUILD)/logtail-probe
 test: deps all unit agents
 	@DROVER_SRC=$(CURDIR) BUILD=$(BUILD) tests/run.sh
 
+# Each benchmark once, its output kept in $(BUILD)/bench/NAME.log; then one
+# table of the key figures and ratios (bench/summary.sh).
+BENCH_LOG := $(BUILD)/bench
 bench: deps all $(BUILD)/bench-ingest $(BUILD)/bench-render
-	bench/agent_overhead.sh
-	bench/fanout.sh
-	BUILD=$(BUILD) bench/ingest.sh
-	BUILD=$(BUILD) bench/latency.sh
-	BUILD=$(BUILD) bench/render.sh
+	@mkdir -p $(BENCH_LOG)
+	bench/agent_overhead.sh 2>&1 | tee $(BENCH_LOG)/agent_overhead.log
+	bench/fanout.sh 2>&1 | tee $(BENCH_LOG)/fanout.log
+	BUILD=$(BUILD) bench/ingest.sh 2>&1 | tee $(BENCH_LOG)/ingest.log
+	BUILD=$(BUILD) bench/latency.sh 2>&1 | tee $(BENCH_LOG)/latency.log
+	BUILD=$(BUILD) bench/render.sh 2>&1 | tee $(BENCH_LOG)/render.log
+	@bench/summary.sh $(BENCH_LOG)
 
 # The local hosts of the demo get the agent built for this machine.
 HOST_ARCH := $(shell uname -m)

@@ -185,7 +185,9 @@ cmd_shim(int argc, char **argv)
 		execvp(argv[8], argv + 8);
 		child_errno = errno;
 		(void)!write(errp[1], &child_errno, sizeof child_errno);
-		_exit(127);
+		/* As a shell says it: 127 not found, 126 not executable. */
+		_exit(child_errno == ENOENT || child_errno == ENOTDIR ? 127 :
+		    126);
 	}
 	close(out[1]);
 	close(errp[1]);
@@ -198,7 +200,8 @@ cmd_shim(int argc, char **argv)
 		shim_write_exit(argv[5], pid, status, (int)launch);
 		dprintf((int)ready_fd, "err %d executing %s\n", child_errno,
 		    argv[8]);
-		return 127;
+		return child_errno == ENOENT || child_errno == ENOTDIR ? 127 :
+		    126;
 	}
 	close(errp[0]);
 	dprintf((int)ready_fd, "ok %ld\n", (long)pid);

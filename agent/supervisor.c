@@ -1196,7 +1196,10 @@ supervisor_main(struct spec *spec, int lock_fd, int report_fd, int adopt,
 		    sv_telemetry, &sv);
 	loop_timer_add(sv.loop, SV_POLL_MS, sv_poll_cb, &sv);
 	sv_reap(&sv);
-	if (sv.nrunning > 0 || sv.stopping)
+	/* Every rank may have ended already (a spawn that failed with the
+	 * others reaped above): loop_run would forget sv_finish's stop and
+	 * keep a finished agent, and so its attach, waiting forever. */
+	if (!sv.finished && (sv.nrunning > 0 || sv.stopping))
 		loop_run(sv.loop);
 
 	telemetry_stop(sv.tel);

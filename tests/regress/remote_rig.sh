@@ -1,10 +1,12 @@
 # remote_rig.sh - drover exec and drover push on a 16-host rig (network
 # namespaces with real sshds): every host answers; an unknown host is
-# refused, then accepted with --accept-new; a swapped host key is refused
-# every time; auth failure; a host whose link is down fails within the
+# refused every time (20 tries), then accepted with --accept-new; a
+# swapped host key is refused every time (20 tries, libssh2 and OpenSSH,
+# exec and launch); auth failure; a host whose link is down fails within the
 # connect timeout while the 15 others finish; sshd killed mid-command
 # gives that host a clear failure; uploads are skipped by checksum;
-# hostile arguments arrive byte for byte.
+# hostile arguments arrive byte for byte (exec; and 5000 through a
+# launch's config, plan, spec and agent on 2 hosts).
 . "$(dirname "$0")/lib.sh"
 
 DROVER="$BUILD/drover"
@@ -24,6 +26,17 @@ sed "s|$RIG_KNOWN_HOSTS|$T/kh_new|" "$RIG_SSH_CONFIG" > "$T/ssh_config_new"
 DROVER_SSH_CONFIG="$T/ssh_config_new" "$DROVER" exec "$(H 1)" -- true 2> "$T/err"
 rc=$?
 check "unknown host refused (exit 1)" test "$rc" = 1
+# Every time, for libssh2 and for the OpenSSH transport, until accepted.
+urefused=0
+for i in $(seq 1 10); do
+	for tr in libssh2 openssh; do
+		DROVER_SSH_CONFIG="$T/ssh_config_new" "$DROVER" exec --transport "$tr" "$(H 1)" -- touch "/tmp/drover-unknown-ran-$$" 2>/dev/null ||
+		    urefused=$((urefused + 1))
+	done
+done
+echo "unknown host refused $urefused/20"
+check "unknown host refused $urefused/20 times (libssh2 and openssh), the command never ran" \
+    sh -c "[ $urefused = 20 ] && [ ! -e /tmp/drover-unknown-ran-$$ ]"
 check "unknown host: fingerprint and how to accept" sh -c \
     "grep -q 'unknown host key (ssh-ed25519 SHA256:' '$T/err' && grep -q -- '--accept-new' '$T/err'"
 check "unknown host: nothing recorded" test ! -s "$T/kh_new"
@@ -36,11 +49,34 @@ check "recorded key is accepted afterwards without the flag" test $? = 0
 # Swapped host key: refused every time, with both fingerprints and file:line.
 sh "$RIG" --dir "$RIG_DIR" swap-hostkey 3 >/dev/null 2>&1
 refused=0
-for i in 1 2 3 4 5; do
-	"$DROVER" exec "$(H 3)" -- true 2> "$T/err" && continue
-	grep -q "host key mismatch" "$T/err" && refused=$((refused + 1))
+tries=0
+for i in $(seq 1 10); do
+	for tr in libssh2 openssh; do
+		tries=$((tries + 1))
+		"$DROVER" exec --transport "$tr" "$(H 3)" -- touch "/tmp/drover-swapped-ran-$$" 2> "$T/err.$tr" && continue
+		grep -q "host key mismatch\|REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed" "$T/err.$tr" &&
+		    refused=$((refused + 1))
+	done
 done
-check "swapped host key refused 5 times out of 5" test "$refused" = 5
+cp "$T/err.libssh2" "$T/err"
+echo "swapped host key refused $refused/$tries"
+check "swapped host key refused $refused/$tries times (libssh2 and openssh)" test "$refused" = "$tries" -a "$tries" -ge 20
+check "swapped host key: the command never ran" test ! -e "/tmp/drover-swapped-ran-$$"
+# A launch too: nothing is pushed or started on any host.
+cat > "$T/swap.yaml" <<YAML
+cluster:
+  hosts: "$(H 2),$(H 3)"
+  transport: libssh2
+  base_dir: ~/drover-swap-$$
+task:
+  name: swapped
+  command: [touch, "/tmp/drover-swapped-ran-$$"]
+YAML
+DROVER_AGENT_DIR="$BUILD" "$DROVER" launch --db "$T/swap.db" "$T/swap.yaml" > /dev/null 2> "$T/swap.err"
+check "launch onto a swapped host key refused, naming the mismatch" sh -c \
+    "[ $? != 0 ] && grep -q 'host key mismatch' '$T/swap.err'"
+check "launch refused: nothing started on the other host either" sh -c \
+    "[ ! -e /tmp/drover-swapped-ran-$$ ] && [ ! -e /home/$RIG_USER/drover-swap-$$ ]"
 check "mismatch names known_hosts file:line and both keys" sh -c \
     "grep -q '$RIG_KNOWN_HOSTS line [0-9]* has another key (SHA256:' '$T/err'"
 sh "$RIG" --dir "$RIG_DIR" restore-hostkey 3 >/dev/null 2>&1
@@ -113,6 +149,40 @@ got = out.split(": ", 1)[1].strip() if ": " in out else ""
 print("match" if got == want else "MISMATCH want=%s got=%s" % (want[:80], got[:80]))
 PY
 check "200 hostile arguments arrive byte for byte" grep -qx match "$T/hostile"
+
+# Hostile arguments through config, plan, spec, agent and argv over ssh
+# (the bulk runs on the local transport in hostile_argv.sh).
+# (The rig user runs the dumper: a copy it can read, the system python.)
+mkdir -p "$RIG_DIR/work"
+cp "$DROVER_SRC/tests/tools/hostile_args.py" "$RIG_DIR/work/"
+chmod -R a+rX "$RIG_DIR/work"
+HA="$RIG_DIR/work/hostile_args.py"
+PYX=/usr/bin/python3
+"$PYX" "$HA" gen 99 5000 "$T/hargs.yaml" "$T/hwant" \
+    "$PYX" "$HA" dump '${run_dir}/argv.bin'
+{
+	cat <<YAML
+cluster:
+  hosts: "$(H 10),$(H 11)"
+  transport: libssh2
+  base_dir: ~/drover-hostile-$$
+task:
+  name: hostile
+  command:
+YAML
+	cat "$T/hargs.yaml"
+} > "$T/hostile.yaml"
+DROVER_AGENT_DIR="$BUILD" timeout 120 "$DROVER" launch --follow --db "$T/hostile.db" "$T/hostile.yaml" > /dev/null 2> "$T/hostile.err"
+check "hostile launch over ssh ran" test $? = 0
+hx=0
+for k in 10 11; do
+	"$PYX" "$HA" cmp "$T/hwant" "$(echo /home/$RIG_USER/drover-hostile-$$/hostile-*/1/$(H $k)/argv.bin)" > "$T/hcmp"
+	sed -n '2,$p' "$T/hcmp"
+	hx=$((hx + $(sed -n 's|^\([0-9]*\)/.*|\1|p' "$T/hcmp")))
+done
+echo "hostile argv (ssh): $hx/10000 arguments byte-exact"
+check "hostile argv over ssh: $hx/10000 arguments byte-exact (2 hosts)" test "$hx" = 10000
+rm -rf "/home/$RIG_USER/drover-hostile-$$"
 
 # The agent for each host's architecture, skipped when unchanged.
 rm -rf "/home/$RIG_USER/.drover"

@@ -165,7 +165,7 @@ tcfg_free(struct config *c)
 static struct plan *
 build(const struct config *c, size_t stage, const struct plan_opts *o)
 {
-	struct plan_opts def = { 1, 0, NULL, NULL, NULL, 0 };
+	struct plan_opts def = { .attempt = 1 };
 	char *cause = NULL;
 	struct plan *p = plan_build(c, stage, o != NULL ? o : &def, &cause);
 
@@ -180,7 +180,7 @@ build(const struct config *c, size_t stage, const struct plan_opts *o)
 static char *
 build_fails(const struct config *c, const struct plan_opts *o)
 {
-	struct plan_opts def = { 1, 0, NULL, NULL, NULL, 0 };
+	struct plan_opts def = { .attempt = 1 };
 	char *cause = NULL;
 	struct plan *p = plan_build(c, 0, o != NULL ? o : &def, &cause);
 
@@ -302,7 +302,7 @@ TEST(plan_task_id_in_run_directory)
 	static const char *const cmd[] = { "python", "train.py", "--out",
 	    "${run_dir}/out", NULL };
 	struct config *c = tcfg_new(LAUNCHER_PLAIN);
-	struct plan_opts o = { 2, 0, NULL, NULL, NULL, 7 };
+	struct plan_opts o = { .attempt = 2, .task_id = 7 };
 	struct plan *p;
 
 	set_command(&c->stages[0], cmd);
@@ -465,7 +465,7 @@ TEST(plan_torchrun_static_argv)
 TEST(plan_torchrun_rdzv_c10d)
 {
 	static const char *const cmd[] = { "python", "train.py", NULL };
-	struct plan_opts o = { 3, 0, NULL, NULL, NULL, 0 };
+	struct plan_opts o = { .attempt = 3 };
 	struct config *c = tcfg_new(LAUNCHER_TORCHRUN);
 	struct plan *p;
 	char *cause;
@@ -681,7 +681,7 @@ hccl_cfg(void)
 TEST(plan_hccl_tables_from_dir_exact_spec)
 {
 	static const char *const homes[] = { "/home/ml", "/home/ml/", NULL };
-	struct plan_opts o = { 1, 0, NULL, NULL, homes, 0 };
+	struct plan_opts o = { .attempt = 1, .host_homes = homes };
 	struct config *c = hccl_cfg();
 	struct plan *p;
 	json_t *want, *spec, *files, *table;
@@ -786,7 +786,7 @@ table_4567(const char *server, int ip_base)
 TEST(plan_hccl_tables_from_hosts)
 {
 	json_t *tables[2];
-	struct plan_opts o = { 1, 0, tables, NULL, NULL, 0 };
+	struct plan_opts o = { .attempt = 1, .host_tables = tables };
 	struct config *c = hccl_cfg();
 	struct plan *p;
 	json_t *pr;
@@ -925,7 +925,7 @@ TEST(plan_resume_appends_resume_args)
 	static const char *const resume[] = { "--resume_from_checkpoint",
 	    "latest", "--ckpt", "${checkpoint_dir}/${attempt}", NULL };
 	static const char *const line[] = { "python train.py > out.txt", NULL };
-	struct plan_opts o = { 2, 1, NULL, NULL, NULL, 0 };
+	struct plan_opts o = { .attempt = 2, .resume = 1 };
 	struct config *c = tcfg_new(LAUNCHER_PLAIN);
 	struct plan *p;
 
@@ -981,7 +981,7 @@ TEST(plan_placeholders_every_name)
 	    "${world_size}|${run_dir}|${dataset}|${checkpoint_dir}|"
 	    "${master_addr}|${master_port}", "$${rank} $$ a$b ${rank}$${x}",
 	    NULL };
-	struct plan_opts o = { 2, 0, NULL, NULL, NULL, 0 };
+	struct plan_opts o = { .attempt = 2 };
 	struct config *c = tcfg_new(LAUNCHER_PLAIN);
 	struct plan *p;
 
@@ -1095,7 +1095,7 @@ TEST(plan_hostile_arguments_arrive_byte_exact)
 	    "\xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac", "--x=a b", "-", "",
 	    "\\", "$$", "*?[a]", "~", "$${literal}", "\t", NULL };
 	static const char *const homes[] = { "/home/u", "/home/u", NULL };
-	struct plan_opts o = { 1, 0, NULL, NULL, homes, 0 };
+	struct plan_opts o = { .attempt = 1, .host_homes = homes };
 	struct config *c = tcfg_new(LAUNCHER_PLAIN);
 	struct plan *p;
 	struct buf errors;
@@ -1216,7 +1216,7 @@ TEST(plan_home_expansion)
 {
 	static const char *const homes[] = { "/home/a", "/home/b/", NULL };
 	static const char *const nohome[] = { "/home/a", NULL, NULL };
-	struct plan_opts o = { 1, 0, NULL, NULL, homes, 0 };
+	struct plan_opts o = { .attempt = 1, .host_homes = homes };
 	struct config *c = tcfg_new(LAUNCHER_PLAIN);
 	struct plan *p;
 	char *cause;
@@ -1269,7 +1269,7 @@ TEST(plan_every_launcher_spec_is_accepted_by_the_agent)
 	static const enum cfg_launcher_type types[] = { LAUNCHER_PLAIN,
 	    LAUNCHER_TORCHRUN, LAUNCHER_ACCELERATE, LAUNCHER_HCCL,
 	    LAUNCHER_MSRUN, LAUNCHER_MPIRUN };
-	struct plan_opts o = { 4, 1, NULL, NULL, homes, 0 };
+	struct plan_opts o = { .attempt = 4, .resume = 1, .host_homes = homes };
 	struct config *c;
 	struct plan *p;
 	size_t t, k;
@@ -1299,7 +1299,7 @@ TEST(plan_every_launcher_spec_is_accepted_by_the_agent)
 TEST(plan_format_text_masks_secrets)
 {
 	static char *secrets[] = { "HF_TOKEN", "WANDB_API_KEY", NULL };
-	struct plan_opts o = { 1, 0, NULL, secrets, NULL, 0 };
+	struct plan_opts o = { .attempt = 1, .secret_names = secrets };
 	struct config *c = tcfg_new(LAUNCHER_PLAIN);
 	struct plan *p;
 	char *text, *dump;
@@ -1349,7 +1349,7 @@ TEST(plan_format_text_hccl_and_mpirun)
 	    "10.0.0.4", NULL };
 	static const char *const cmd[] = { "python", "train.py", "--name",
 	    "a b", NULL };
-	struct plan_opts o = { 1, 0, NULL, NULL, homes, 0 };
+	struct plan_opts o = { .attempt = 1, .host_homes = homes };
 	struct config *c = hccl_cfg();
 	struct plan *p;
 	char *text, want[256];
