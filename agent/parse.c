@@ -511,43 +511,6 @@ parse_emit_ckpt(struct parser *p, const char *path, int64_t step)
 
 /* ---- cleaning a segment ------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t
-parse_utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t need, i;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 1;
-	else if (c >= 0xe0 && c <= 0xef) {
-		need = 2;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (n < need + 1)
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i <= need; i++) {
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	}
-	return need + 1;
-}
-
 /*
  * Copies a segment into p->line as a C string the formats can scan and
  * the spool can carry: terminal escape sequences (tqdm's cursor moves)
@@ -585,7 +548,7 @@ parse_clean(struct parser *p, const char *seg, size_t len)
 			i++;
 			continue;
 		}
-		if ((n = parse_utf8_len(s + i, len - i)) == 0) {
+		if ((n = utf8_len(s + i, len - i)) == 0) {
 			buf_addch(&p->line, '?');
 			i++;
 			continue;
@@ -936,7 +899,7 @@ parse_utf8_cut(const char *s, size_t n)
 		i--;
 	if (i == 0)
 		return 0;
-	if (u[i - 1] < 0x80 || parse_utf8_len(u + i - 1, n - i + 1) ==
+	if (u[i - 1] < 0x80 || utf8_len(u + i - 1, n - i + 1) ==
 	    n - i + 1)
 		return n;
 	return i - 1;

@@ -175,6 +175,9 @@ const char *proto_get_string(const json_t *, const char *key);
 json_t *proto_hello_new(const char *run, int64_t last_seq);
 /* A JSON string from arbitrary bytes: invalid UTF-8 and NUL become U+FFFD. */
 json_t *proto_string(const char *, size_t);
+/* Length (1-4) of the valid UTF-8 sequence at p (of n bytes), 0 when it is
+ * invalid, overlong, a surrogate or cut short. An ASCII byte is 1. */
+size_t utf8_len(const unsigned char *p, size_t n);
 
 /* Commands on the attach channel. */
 enum proto_cmd_kind { PROTO_CMD_STOP, PROTO_CMD_SIGNAL };

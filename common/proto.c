@@ -208,15 +208,14 @@ proto_get_string(const json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when invalid. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
+size_t
+utf8_len(const unsigned char *p, size_t n)
 {
 	size_t len, i;
 	uint32_t cp;
 
 	if (p[0] < 0x80)
-		return p[0] == 0 ? 0 : 1;
+		return 1;
 	if (p[0] >= 0xc2 && p[0] <= 0xdf)
 		len = 2, cp = p[0] & 0x1f;
 	else if (p[0] >= 0xe0 && p[0] <= 0xef)
@@ -248,7 +247,7 @@ proto_string(const char *s, size_t n)
 
 	buf_init(&b);
 	while (i < n) {
-		if ((k = utf8_seq(p + i, n - i)) == 0) {
+		if (p[i] == 0 || (k = utf8_len(p + i, n - i)) == 0) {
 			buf_add(&b, "\xef\xbf\xbd", 3);
 			i++;
 			continue;

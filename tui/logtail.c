@@ -191,40 +191,6 @@ logtarget_command(const struct logtarget *t, long lines, int follow)
 
 /* ---- cleaning: bytes to printable UTF-8 ---------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t
-logtail_utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t need, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 1;
-	else if (c >= 0xe0 && c <= 0xef) {
-		need = 2;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (n < need + 1 || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i <= need; i++) {
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	}
-	return need + 1;
-}
-
 /* Length of the escape sequence at s (s[0] is ESC): CSI, OSC, or ESC
  * and one byte; what a truncated sequence leaves is dropped with it. */
 static size_t
@@ -282,7 +248,7 @@ logtail_clean(struct buf *out, const char *p, size_t n, size_t cut)
 			ctl[1] = s[i] == 0x7f ? '?' : (char)(s[i] + 0x40);
 			buf_add(out, ctl, 2);
 			i++;
-		} else if ((k = logtail_utf8_len(s + i, n - i)) == 0 ||
+		} else if ((k = utf8_len(s + i, n - i)) == 0 ||
 		    (s[i] == 0xc2 && s[i + 1] < 0xa0)) {
 			/* invalid, or a C1 control a terminal would obey */
 			buf_add(out, fffd, 3);
