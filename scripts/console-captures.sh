@@ -37,16 +37,10 @@ waitfor() {
 # No GPU here: a stand-in nvidia-smi (what the real one prints for the
 # agent's query) gives the telemetry columns something to show.
 mkdir -p "$T/bin"
-cat > "$T/bin/nvidia-smi" <<'SH'
-#!/bin/sh
-case "$*" in *--query-gpu=*) ;; *) exit 2 ;; esac
-while :; do
-	echo "0, GPU-11111111-2222-3333-4444-555555555555, 97, 61440, 81920, 64, 312.50"
-	echo "1, GPU-66666666-7777-8888-9999-000000000000, 91, 60416, 81920, 62, 300.10"
-	sleep 1
-done
-SH
-chmod +x "$T/bin/nvidia-smi"
+ln -s "$SRC/tests/tools/nvidia-smi" "$T/bin/nvidia-smi"
+printf '%s\n' "0, GPU-11111111-2222-3333-4444-555555555555, 97, 61440, 81920, 64, 312.50" \
+    "1, GPU-66666666-7777-8888-9999-000000000000, 91, 60416, 81920, 62, 300.10" > "$T/gpus.csv"
+export DROVER_NVSMI_CSV="$T/gpus.csv"
 export PATH="$T/bin:$PATH"
 
 # Four hosts; gpu3 fails at step 60 once.

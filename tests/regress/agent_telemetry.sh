@@ -4,16 +4,10 @@
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/bin"
-cat > "$T/bin/nvidia-smi" <<'SH'
-#!/bin/sh
-case "$*" in *--query-gpu=*) ;; *) exit 2 ;; esac
-while :; do
-	echo "0, GPU-11111111-2222-3333-4444-555555555555, 97, 30123, 81559, 64, 312.50"
-	echo "1, GPU-66666666-7777-8888-9999-000000000000, 95, 30000, 81559, 62, [N/A]"
-	sleep 1
-done
-SH
-chmod +x "$T/bin/nvidia-smi"
+ln -s "$DROVER_SRC/tests/tools/nvidia-smi" "$T/bin/nvidia-smi"
+printf '%s\n' "0, GPU-11111111-2222-3333-4444-555555555555, 97, 30123, 81559, 64, 312.50" \
+    "1, GPU-66666666-7777-8888-9999-000000000000, 95, 30000, 81559, 62, [N/A]" > "$T/gpus.csv"
+export DROVER_NVSMI_CSV="$T/gpus.csv"
 write_spec "$T/spec.json" tel "[$(sim_proc 0 --format jsonl --steps 40 --interval 0.1)]" \
     '{"telemetry":{"interval_s":1}}'
 D="$T/runs/tel/1/h1"

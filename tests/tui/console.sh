@@ -31,16 +31,7 @@ trap 'cleanup_tm; cleanup' EXIT
 # No GPU here: a stand-in nvidia-smi first on PATH prints what the real
 # one prints, so the agents send telemetry.
 mkdir -p "$T/bin"
-cat > "$T/bin/nvidia-smi" <<'SH'
-#!/bin/sh
-case "$*" in *--query-gpu=*) ;; *) exit 2 ;; esac
-while :; do
-	echo "0, GPU-11111111-2222-3333-4444-555555555555, 97, 30720, 81920, 64, 312.50"
-	echo "1, GPU-66666666-7777-8888-9999-000000000000, 93, 30720, 81920, 62, [N/A]"
-	sleep 1
-done
-SH
-chmod +x "$T/bin/nvidia-smi"
+ln -s "$DROVER_SRC/tests/tools/nvidia-smi" "$T/bin/nvidia-smi"
 export PATH="$T/bin:$PATH"
 
 # Three hosts; h2 fails at step 30 on its first run only.
