@@ -429,21 +429,24 @@ con_relaunch_hosts(struct con *c, int64_t task, char **hosts)
 		return;
 	if ((all = task_hosts(c, task, &attempt, "relaunch")) == NULL)
 		return;
-	if (hosts == NULL || hosts[0] == NULL) {
+	/* No marks: every failed host, named in the box. */
+	if (hosts == NULL || hosts[0] == NULL)
 		list = host_list(all, failed, &n);
-		if (n == 0) {
-			con_message(c, 1, "relaunch: no failed host in %s; "
-			    "mark hosts with space", attempt_name(c, attempt));
-			free(list);
-			json_decref(all);
-			return;
-		}
-		free(list);
+	else {
+		list = con_join(hosts, 24);
+		n = (int)strv_len(hosts);
 	}
 	json_decref(all);
+	if (n == 0) {
+		con_message(c, 1, "relaunch: no failed host in %s; mark hosts "
+		    "with space", attempt_name(c, attempt));
+		free(list);
+		return;
+	}
 	cfg = task_config(c, task);
 	if (!budget_ok(c, task, cfg)) {
 		config_free(cfg);
+		free(list);
 		return;
 	}
 	config_free(cfg);
@@ -451,15 +454,6 @@ con_relaunch_hosts(struct con *c, int64_t task, char **hosts)
 	r->task = task;
 	r->attempt = attempt;
 	r->hosts = hosts != NULL && hosts[0] != NULL ? strv_dup(hosts) : NULL;
-	if (r->hosts == NULL) {
-		/* Every failed host, named in the box. */
-		all = task_hosts(c, task, &attempt, "relaunch");
-		list = host_list(all, failed, &n);
-		json_decref(all);
-	} else {
-		list = con_join(r->hosts, 24);
-		n = (int)strv_len(r->hosts);
-	}
 	xasprintf(&text, "Relaunch %d host%s into %s (same node ranks, rank "
 	    "table and spec):\n  %s\nThe other hosts are not touched.", n,
 	    n == 1 ? "" : "s", attempt_name(c, attempt), list);
