@@ -38,9 +38,12 @@ run_pass() {
 	for t in tests/regress/*.sh tests/tui/*.sh; do
 		case "$t" in */lib.sh) continue ;; esac
 		echo "== $(basename "$t" .sh)$2"
-		sh "$t" 2>&1 | tee -a "$out"
-		rc=$?
+		s0=$(date +%s)
+		# dash has no pipefail: the script's own status goes through a file.
+		{ sh "$t" 2>&1; echo $? > "$out.rc"; } | tee -a "$out"
+		rc=$(cat "$out.rc")
 		[ "$rc" = 0 ] || echo "FAIL $(basename "$t")$2: exit $rc" | tee -a "$out"
+		echo "== $(basename "$t" .sh)$2: $(( $(date +%s) - s0 )) s"
 	done
 }
 

@@ -5,8 +5,8 @@
  * string and 8 an integer.
  *
  * Config files come from users and sometimes from elsewhere, so the loader
- * is defensive and bounded: a file over 4 MiB, nesting deeper than 64,
- * more than 100000 nodes, any anchor or alias (which kills alias bombs at
+ * is defensive and bounded: a file over 1 MiB, nesting deeper than 64,
+ * more than 32768 nodes, any anchor or alias (which kills alias bombs at
  * their first "&"), tags, NUL bytes, invalid UTF-8 and a second document
  * are refused as soon as they are seen, before any work proportional to
  * the rest of the input. Duplicate keys are found by sorting, not by
@@ -858,7 +858,7 @@ yamltree_load_string(struct yamltree *t, const char *text, size_t len,
 	buf_init(&ld.errs);
 	if (len > YAMLTREE_MAX_BYTES) {
 		*rootp = NULL;
-		xasprintf(cause, "%s:1:1: larger than %d bytes (4 MiB); a "
+		xasprintf(cause, "%s:1:1: larger than %d bytes (1 MiB); a "
 		    "config this large is not supported", markfile,
 		    YAMLTREE_MAX_BYTES);
 		return -1;
@@ -890,7 +890,7 @@ yamltree_load_file(struct yamltree *t, const char *path,
 	}
 	close(fd);
 	if (st.st_size > YAMLTREE_MAX_BYTES) {
-		xasprintf(cause, "%s:1:1: larger than %d bytes (4 MiB); a "
+		xasprintf(cause, "%s:1:1: larger than %d bytes (1 MiB); a "
 		    "config this large is not supported", markfile,
 		    YAMLTREE_MAX_BYTES);
 		return -1;
