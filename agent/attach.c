@@ -16,11 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define ATTACH_HB_MS 1000
 #define ATTACH_POLL_MS 250
+/* Under this much room the run directory's disk counts as full: the
+ * spool and the rank logs then wait in memory (spool.c, shim.c). */
+#define ATTACH_DISK_LOW (1024 * 1024)
 
 struct attach {
 	const char *run_dir;
@@ -32,6 +36,7 @@ struct attach {
 	int64_t last_sent;
 	int rc;
 	int ino_fd;
+	int disk_full;		/* what was said last: -1 nothing yet */
 };
 
 static void
@@ -99,6 +104,34 @@ attach_ended(struct attach *a)
 	return ended && !rundir_agent_alive(a->run_dir);
 }
 
+/*
+ * A full disk under the run directory would otherwise be silence: nothing
+ * written, so nothing to send. Said on every change (and at once when the
+ * disk is full at the start), outside the spool, which cannot take it.
+ */
+static void
+attach_disk(struct attach *a)
+{
+	struct statvfs sv;
+	uint64_t room;
+	int full;
+
+	if (statvfs(a->run_dir, &sv) != 0)
+		return;
+	/* root may write into the blocks kept for it */
+	room = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) *
+	    sv.f_frsize;
+	full = room < ATTACH_DISK_LOW;
+	if (full == a->disk_full || (a->disk_full == -1 && !full)) {
+		a->disk_full = full;
+		return;
+	}
+	a->disk_full = full;
+	attach_out_json(a, json_pack("{s:s, s:I, s:b, s:I}", "type", "disk",
+	    "t", (json_int_t)clock_wall_ms(), "full", full, "free",
+	    (json_int_t)room));
+}
+
 static void
 attach_hb(void *arg)
 {
@@ -111,6 +144,7 @@ attach_hb(void *arg)
 		loop_stop(a->loop);
 		return;
 	}
+	attach_disk(a);
 	attach_out_json(a, json_pack("{s:s, s:I, s:I, s:b}", "type", "hb",
 	    "t", (json_int_t)clock_wall_ms(), "last_seq",
 	    (json_int_t)a->last_sent, "alive",
@@ -256,6 +290,7 @@ cmd_attach(int argc, char **argv)
 		goto usage;
 	memset(&a, 0, sizeof a);
 	a.ino_fd = -1;
+	a.disk_full = -1;
 	if ((abs = rundir_resolve(dir, &cause)) == NULL) {
 		fprintf(stderr, "drover-agent attach: %s\n", cause);
 		free(cause);

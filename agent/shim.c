@@ -10,6 +10,13 @@
  * sent to the group (the core gets them) so it outlives the core and can
  * record its end. Not for users: its argv is the supervisor's business.
  *
+ * A full disk (or any failed write) does not lose output: what cannot be
+ * written is held in memory, up to SHIM_HOLD_MAX, and written, in order,
+ * once the disk takes it again (retried each second). Only output past
+ * that cap is dropped, and the log then says how many bytes. The core is
+ * never blocked on its pipe for it. After the core exits, the shim keeps
+ * retrying for up to SHIM_DRAIN_S before it gives up on what it holds.
+ *
  *   drover-agent shim READY_FD LOG MAX_BYTES KEEP EXIT_FILE LAUNCH -- ARGV...
  */
 #include "agent_int.h"
@@ -29,12 +36,19 @@
 static const int shim_ignored[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT,
     SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU };
 
+#define SHIM_HOLD_MAX	(16 << 20)	/* output held while writes fail */
+#define SHIM_RETRY_MS	1000
+#define SHIM_DRAIN_S	600
+
 struct shim_log {
 	const char *path;
 	uint64_t max;
 	int keep;
 	int fd;
 	uint64_t size;
+	struct buf held;	/* not written yet: the disk refused it */
+	int err;		/* errno of the last refused write */
+	uint64_t lost;		/* dropped past SHIM_HOLD_MAX, not yet said */
 };
 
 static int
@@ -72,15 +86,77 @@ shim_log_rotate(struct shim_log *l)
 		l->fd = -1;
 }
 
+/* Writes what it can of p; returns how many bytes went (a full disk may
+ * take part of a write). */
+static size_t
+shim_log_put(struct shim_log *l, const char *p, size_t n)
+{
+	size_t off = 0;
+	ssize_t r;
+
+	if (l->fd != -1 && l->size > 0 && l->size + n > l->max)
+		shim_log_rotate(l);
+	if (l->fd == -1 && shim_log_open(l) == -1) {
+		l->err = errno;
+		return 0;
+	}
+	while (off < n) {
+		r = write(l->fd, p + off, n - off);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			l->err = r == -1 ? errno : ENOSPC;
+			break;
+		}
+		off += (size_t)r;
+	}
+	l->size += off;
+	return off;
+}
+
+/* Writes what is held, then says what was lost; 1 when all is out. */
+static int
+shim_log_flush(struct shim_log *l)
+{
+	char msg[160];
+	size_t done;
+	int n;
+
+	if (l->held.len > 0) {
+		done = shim_log_put(l, l->held.data, l->held.len);
+		buf_drain(&l->held, done);
+		if (l->held.len > 0)
+			return 0;
+	}
+	if (l->lost > 0) {
+		/* On a line of its own (the newline ends a line cut by the
+		 * loss), with the agent's prefix. */
+		n = snprintf(msg, sizeof msg, "\ndrover-agent: %llu bytes of "
+		    "output lost: the log's disk was full and more than %d "
+		    "MiB waited\n", (unsigned long long)l->lost,
+		    SHIM_HOLD_MAX >> 20);
+		if (shim_log_put(l, msg, (size_t)n) != (size_t)n)
+			return 0;
+		l->lost = 0;
+	}
+	return 1;
+}
+
 static void
 shim_log_write(struct shim_log *l, const char *p, size_t n)
 {
-	if (l->fd != -1 && l->size > 0 && l->size + n > l->max)
-		shim_log_rotate(l);
-	if (l->fd == -1 && shim_log_open(l) == -1)
-		return;		/* nowhere to write: drop, keep draining */
-	if (write_full(l->fd, p, n) == 0)
-		l->size += n;
+	size_t done = 0, room;
+
+	if (shim_log_flush(l))
+		done = shim_log_put(l, p, n);
+	if (done == n)
+		return;
+	room = SHIM_HOLD_MAX - l->held.len;
+	if (n - done > room) {
+		l->lost += n - done - room;
+		n = done + room;
+	}
+	buf_add(&l->held, p + done, n - done);
 }
 
 static void
@@ -129,13 +205,14 @@ cmd_shim(int argc, char **argv)
 	struct sigaction sa;
 	struct pollfd pfd;
 	uint64_t ready_fd, keep, launch;
-	int out[2], errp[2], status = 0, child_errno = 0, eof = 0;
+	int out[2], errp[2], status = 0, child_errno = 0, eof = 0, r;
 	char chunk[65536], msg[512];
 	sigset_t mask, old;
 	pid_t pid, w;
 	ssize_t n;
 	size_t i;
 
+	memset(&l, 0, sizeof l);
 	if (argc < 9 || strcmp(argv[7], "--") != 0 ||
 	    shim_parse_u64(argv[1], &ready_fd) != 0 ||
 	    shim_parse_u64(argv[3], &l.max) != 0 ||
@@ -228,6 +305,13 @@ cmd_shim(int argc, char **argv)
 
 			if (ppoll(&pfd, 1, &ts, &old) == 0)
 				break;	/* exited; pipe held by others */
+		} else if (l.held.len > 0 || l.lost > 0) {
+			struct timespec ts = { SHIM_RETRY_MS / 1000, 0 };
+
+			if ((r = ppoll(&pfd, 1, &ts, &old)) == 0)
+				shim_log_flush(&l);
+			if (r <= 0)
+				continue;
 		} else if (ppoll(&pfd, 1, NULL, &old) == -1)
 			continue;	/* SIGCHLD: reap at the top */
 		if (pfd.fd == -1 || (pfd.revents & (POLLIN | POLLHUP)) == 0)
@@ -242,6 +326,14 @@ cmd_shim(int argc, char **argv)
 		}
 		shim_log_write(&l, chunk, (size_t)n);
 	}
+	/* What the full disk still holds back: keep trying a while. */
+	for (i = 0; !shim_log_flush(&l) && i < SHIM_DRAIN_S; i++)
+		sleep(1);
+	if (l.held.len > 0 || l.lost > 0)
+		fprintf(stderr, "drover-agent shim: %s: %zu bytes of output "
+		    "not written after %d s: %s\n", l.path, l.held.len +
+		    (size_t)l.lost, SHIM_DRAIN_S, strerror(l.err));
+	buf_free(&l.held);
 	if (l.fd != -1)
 		fsync(l.fd);
 	shim_write_exit(argv[5], pid, status, (int)launch);

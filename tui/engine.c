@@ -385,6 +385,44 @@ eh_set_drained(struct ehost *h)
 
 static void eh_relaunch_kick(struct ehost *);
 
+/* The agent's word on the run directory's disk (not spooled: nothing can
+ * be written there while it is full). Told and audited on each change. */
+static void
+eh_disk(struct ehost *h, const json_t *ev)
+{
+	struct store_audit au;
+	int full = json_is_true(json_object_get(ev, "full"));
+	int64_t room = 0;
+	char *why, *cause = NULL;
+
+	if (full == h->disk_full)
+		return;
+	h->disk_full = full;
+	proto_get_int(ev, "free", &room);
+	if (full)
+		xasprintf(&why, "%s: the run directory's disk is full (%lld "
+		    "bytes free): training goes on, its output and events wait "
+		    "in the agent's memory until space is freed there",
+		    h->name, (long long)room);
+	else
+		xasprintf(&why, "%s: the run directory's disk has room again "
+		    "(%lld bytes free): what waited is being written",
+		    h->name, (long long)room);
+	memset(&au, 0, sizeof au);
+	au.task_id = h->a->task_id;
+	au.attempt_id = h->a->attempt_id;
+	au.host_id = h->id;
+	au.kind = full ? "disk_full" : "disk_ok";
+	au.actor = "agent";
+	au.reason = why;
+	if (store_audit_add(h->a->e->store, &au, &cause) != 0) {
+		eatt_note(h->a, "%s: cannot record it: %s", h->name, cause);
+		free(cause);
+	}
+	eatt_note(h->a, "%s", why);
+	free(why);
+}
+
 static void
 att_line(const char *p, size_t n, void *arg)
 {
@@ -408,6 +446,8 @@ att_line(const char *p, size_t n, void *arg)
 		else if (type != NULL && strcmp(type, "error") == 0)
 			eatt_note(h->a, "%s: agent: %s", h->name,
 			    json_string_value(json_object_get(ev, "msg")));
+		else if (type != NULL && strcmp(type, "disk") == 0)
+			eh_disk(h, ev);
 		json_decref(ev);
 		return;
 	}

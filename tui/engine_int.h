@@ -41,6 +41,7 @@ struct ehost {
 	int drained;			/* the agent sent all of the run */
 	int relaunch_pending;		/* relaunch --failed asked for it */
 	int relaunch_stop_sent;
+	int disk_full;			/* the agent said its disk is full */
 	char *fail_reason;		/* connect phase: why it failed */
 
 	struct rchan *op;
