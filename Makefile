@@ -205,7 +205,7 @@ $(FUZZ_BINS): $(FUZZ_DIR)/%: $(FUZZ_DIR)/%.o $(FUZZ_DIR)/libdrover.a
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
-	@FUZZ_BIN=$(FUZZ_DIR) tests/fuzz/run.sh -t $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	@FUZZ_BIN=$(FUZZ_DIR) tests/fuzz/run.sh -t $(FUZZ_SECONDS) -m 1000 $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD)

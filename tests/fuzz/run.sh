@@ -1,12 +1,14 @@
 #!/bin/sh
 # run.sh - runs the libFuzzer targets built by `make fuzz-build`.
 #
-#   tests/fuzz/run.sh [-t SECONDS] [-r] [-q] TARGET...
+#   tests/fuzz/run.sh [-t SECONDS] [-r] [-m RATE] TARGET...
 #
 # -t: fuzz each target for SECONDS (from its checked-in corpus in
 # tests/fuzz/corpus/TARGET plus the inputs it found before, kept in
 # build/fuzz/corpus/TARGET); -r: only replay the checked-in corpus once
-# (-runs=0). Prints one line per target:
+# (-runs=0); -m: a target fuzzed at under RATE exec/s fails too ("slow"
+# on its line; `make fuzz` asks for 1000, the goal for a harness run
+# alone). Prints one line per target:
 #   TARGET execs=N exec/s=N crashes=N [artifact=PATH]
 # and exits 1 when any target crashed (a crash, leak, timeout, OOM or a
 # broken property: libFuzzer stops at the first and writes the input to
@@ -16,11 +18,13 @@ set -u
 : "${FUZZ_BIN:=build/fuzz}"
 secs=60
 replay=0
-while getopts t:r o; do
+minrate=0
+while getopts t:rm: o; do
 	case $o in
 	t) secs=$OPTARG ;;
 	r) replay=1 ;;
-	*) echo "usage: $0 [-t SECONDS] [-r] TARGET..." >&2; exit 2 ;;
+	m) minrate=$OPTARG ;;
+	*) echo "usage: $0 [-t SECONDS] [-r] [-m RATE] TARGET..." >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -58,6 +62,9 @@ for t in "$@"; do
 	line="$t execs=${execs:-0} exec/s=${rate:-0} crashes=$crashes"
 	if [ "$crashes" -gt 0 ]; then
 		line="$line artifact=$(ls "$art/$t-"* 2>/dev/null | head -n 1) log=$log"
+		status=1
+	elif [ "$replay" = 0 ] && [ "${rate:-0}" -lt "$minrate" ]; then
+		line="$line slow (under $minrate exec/s)"
 		status=1
 	fi
 	echo "$line"

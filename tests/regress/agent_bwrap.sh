@@ -27,7 +27,7 @@ rc=$?
 check "run exits 0 once the core runs" test "$rc" = 0
 check "hello line names the run dir" jq -e --arg d "$D" \
     '.type == "hello" and .proto == 1 and .run == $d and .launch == 1' "$T/hello"
-cleanup_pids="$(jq -r .pid "$T/hello" 2>/dev/null)"
+track "$(jq -r .pid "$T/hello" 2>/dev/null)"
 
 "$AGENT" run "$T/spec.json" >/dev/null 2>"$T/err2"
 rc=$?

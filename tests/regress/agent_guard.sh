@@ -92,7 +92,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
 u = socket.socket(socket.AF_UNIX); u.bind("'"$T"'/l.sock"); u.listen()
 time.sleep(30)' &
 lp=$!
-cleanup_pids="$cleanup_pids $lp"
+track "$lp"
 wait_for 20 sh -c "ls -l /proc/$lp/fd | grep -c socket: | grep -qx 2"
 check "socket scan sees a listening peer (tcp and unix)" test "$(listeners $lp | wc -l)" = 2
 # Watched for 2 s, with attach (the channel drover uses) open meanwhile.

@@ -8,8 +8,19 @@ AGENT="$BUILD/drover-agent"
 T=$(mktemp -d /tmp/drover-regress.XXXXXX)
 chmod 755 "$T"
 cleanup_pids=""
+# starttime PID: the process's start (clock ticks after boot), or nothing.
+starttime() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+# track PID: cleanup kills PID and its process group at exit, if PID is
+# still that process: pids are recycled fast here (pid_max 32768, tests
+# and fuzzers side by side), and a stale pid could be another test's.
+track() { cleanup_pids="$cleanup_pids $1:$(starttime "$1")"; }
 cleanup() {
-	for p in $cleanup_pids; do kill -KILL -"$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+	for e in $cleanup_pids; do
+		p=${e%%:*}
+		[ -n "${e#*:}" ] && [ "$(starttime "$p")" = "${e#*:}" ] || continue
+		kill -KILL -"$p" 2>/dev/null
+		kill -KILL "$p" 2>/dev/null
+	done
 	if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT

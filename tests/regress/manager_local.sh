@@ -265,7 +265,7 @@ task:
 YAML
 "$DROVER" launch --follow --db "$DB" "$T/rc.yaml" > /dev/null 2> "$T/rc.err" &
 rcf=$!
-cleanup_pids="$cleanup_pids $rcf"
+track "$rcf"
 wait_for 30 grep -q "gang failure: rank 1 exited 3" "$T/rc.err"
 kill -INT "$rcf"; wait "$rcf"
 "$DROVER" relaunch --db "$DB" rootonce --all > /dev/null 2> "$T/rc2.err"

@@ -97,9 +97,10 @@ check "link down: all done within the 2 s connect timeout + 1 s ($ms ms)" test "
 sh "$RIG" --dir "$RIG_DIR" link-up 5 >/dev/null 2>&1
 
 # sshd (and the session) killed mid-command.
-"$DROVER" exec -T 20 "$(H 6),$(H 7)" -- sh -c 'echo started; sleep 5; echo finished' > "$T/out" 2> "$T/err" &
+# (15 s of sleep, so that a loaded box still kills it mid-command.)
+"$DROVER" exec -T 40 "$(H 6),$(H 7)" -- sh -c 'echo started; sleep 15; echo finished' > "$T/out" 2> "$T/err" &
 ep=$!
-wait_for 5 sh -c "grep -c started '$T/out' | grep -qx 2"
+check "sshd killed: both commands started" wait_for 15 sh -c "grep -c started '$T/out' | grep -qx 2"
 ns=$(sh "$RIG" --dir "$RIG_DIR" status 2>/dev/null | awk -v a="$(H 6)" '$0 ~ a { for (i = 1; i <= NF; i++) if ($i ~ /^drv[0-9]+-h[0-9]+$/) print $i }' | head -n 1)
 [ -n "$ns" ] || ns="drv${RIG_SLOT}-h6"
 for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done

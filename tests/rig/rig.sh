@@ -410,6 +410,10 @@ _rig_up() {
 	[ -n "$RIG_SLOT" ] || { _rig_unlock; _rig_die "no free rig slot (0..$((RIG_NSLOTS - 1))); see /run/drover-rig/slot.* for the rig dirs, and rig.sh down --dir DIR"; }
 	echo "$RIG_SLOT" >"$DIR/slot"
 	echo "$DIR" >"$RIG_REG/slot.$RIG_SLOT"
+	# Rigs up at once (tests run side by side) each get their own user,
+	# so one's home (pushed agents, run dirs) is not another's.
+	[ -n "${RIG_TEST_USER:-}" ] || [ "$RIG_SLOT" = 0 ] ||
+	    RIG_USER=$RIG_USER_DEFAULT$RIG_SLOT
 	(_rig_ensure_user "$RIG_USER") || { _rig_unlock; _rig_down; exit 1; }
 	_rig_unlock
 
