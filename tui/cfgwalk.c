@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Names the loader accepts in ${...}; the planner expands them. */
 static const char *const cw_placeholders[] = {
@@ -706,6 +707,29 @@ cfgwalk_add_file(struct cfg_walk *w, const char *name)
 	return cfg->files[cfg->nfiles++];
 }
 
+/*
+ * A relative path in the value of --set number i: from the override's
+ * "dir" when it has one (a task's override loaded again), else from the
+ * working directory, which then becomes its "dir" (what the task keeps).
+ */
+static char *
+cfgwalk_resolve_set(struct cfg_walk *w, size_t i, const char *rel)
+{
+	json_t *o = json_array_get(w->cfg->overrides, i);
+	const char *dir = json_string_value(json_object_get(o, "dir"));
+	char *out, *cwd;
+
+	if (dir != NULL) {
+		xasprintf(&out, "%s/%s", dir, rel);
+		return out;
+	}
+	if (o != NULL && (cwd = getcwd(NULL, 0)) != NULL) {
+		json_object_set_new(o, "dir", json_string(cwd));
+		free(cwd);
+	}
+	return xstrdup(rel);
+}
+
 char *
 cfgwalk_resolve(struct cfg_walk *w, const struct cfg_mark *mark,
     const char *rel)
@@ -725,6 +749,10 @@ cfgwalk_resolve(struct cfg_walk *w, const struct cfg_mark *mark,
 	for (i = 0; i < w->cfg->nfiles; i++) {
 		if (mark->file == w->cfg->files[i])
 			from_file = 1;
+	}
+	for (i = 0; !from_file && i < w->cfg->nsets; i++) {
+		if (mark->file == w->cfg->sets[i])
+			return cfgwalk_resolve_set(w, i, rel);
 	}
 	if (from_file)
 		slash = strrchr(mark->file, '/');

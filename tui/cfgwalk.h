@@ -103,7 +103,8 @@ int cfgwalk_placeholders(struct cfg_walk *, const struct ynode *,
 
 /* A path written in the file of mark, made usable from the working
  * directory: relative to that file's folder; "~/" is $HOME; --set values
- * are taken relative to the working directory. Caller frees. */
+ * are taken relative to the override's dir, or the working directory
+ * (which is then recorded as its dir). Caller frees. */
 char *cfgwalk_resolve(struct cfg_walk *, const struct cfg_mark *,
     const char *rel);
 /* Appends a file name to cfg->files; the returned copy is what marks of

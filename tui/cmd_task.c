@@ -77,6 +77,15 @@ topts_free(struct topts *o)
 	free(o->replace);
 }
 
+static void
+topts_add_set(struct topts *o, const char *path, const char *value)
+{
+	o->sets = xreallocarray(o->sets, o->nsets + 1, sizeof *o->sets);
+	memset(&o->sets[o->nsets], 0, sizeof *o->sets);
+	o->sets[o->nsets].path = path;
+	o->sets[o->nsets++].value = value;
+}
+
 static int
 topts_getopt(int argc, char **argv, struct topts *o, const char *usage)
 {
@@ -98,16 +107,10 @@ topts_getopt(int argc, char **argv, struct topts *o, const char *usage)
 				return -1;
 			}
 			*eq = '\0';
-			o->sets = xreallocarray(o->sets, o->nsets + 1,
-			    sizeof *o->sets);
-			o->sets[o->nsets].path = optarg;
-			o->sets[o->nsets++].value = eq + 1;
+			topts_add_set(o, optarg, eq + 1);
 			break;
 		case O_HOSTS:
-			o->sets = xreallocarray(o->sets, o->nsets + 1,
-			    sizeof *o->sets);
-			o->sets[o->nsets].path = "cluster.hosts";
-			o->sets[o->nsets++].value = optarg;
+			topts_add_set(o, "cluster.hosts", optarg);
 			break;
 		case O_JSON: o->json = 1; break;
 		case 'f':
@@ -792,16 +795,15 @@ restart_budget_ok(struct store *s, int64_t task, const struct config *cfg,
 	return 0;
 }
 
-/* The task's config file, read again with this command's --set (edits
- * take effect); NULL when it has none (*had_path 0) or it does not load
- * (the errors printed). */
+/* The task's config file, read again (edits take effect) with the task's
+ * --set overrides, then this command's; NULL when it has none (*had_path
+ * 0) or it does not load (the errors printed). */
 static struct config *
 task_config(struct store *s, int64_t task, const struct topts *o,
     int *had_path)
 {
-	struct config *cfg = NULL;
+	struct config *cfg;
 	json_t *sum;
-	const char *path;
 	char *cause = NULL;
 
 	*had_path = 0;
@@ -810,10 +812,11 @@ task_config(struct store *s, int64_t task, const struct topts *o,
 		free(cause);
 		return NULL;
 	}
-	path = json_string_value(json_object_get(sum, "config_path"));
-	if (path != NULL) {
-		*had_path = 1;
-		cfg = load_config(path, o);
+	*had_path = json_is_string(json_object_get(sum, "config_path"));
+	if ((cfg = config_load_task(sum, o->sets, o->nsets, &cause)) == NULL &&
+	    cause != NULL) {
+		fprintf(stderr, "%s\n", cause);
+		free(cause);
 	}
 	json_decref(sum);
 	return cfg;

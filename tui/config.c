@@ -191,10 +191,16 @@ cfg_sets_parse(struct cfg_walk *w, const struct cfg_override *ovr,
 	int off;
 
 	cfg->sets = xcalloc(n + 1, sizeof *cfg->sets);
+	cfg->overrides = json_array();
 	for (i = 0; i < n; i++) {
 		xasprintf(&cfg->sets[i], "--set %s=%s", ovr[i].path,
 		    ovr[i].value);
 		cfg->nsets++;
+		json_array_append_new(cfg->overrides, json_pack("{s:s, s:s}",
+		    "path", ovr[i].path, "value", ovr[i].value));
+		if (ovr[i].dir != NULL)
+			json_object_set_new(json_array_get(cfg->overrides, i),
+			    "dir", json_string(ovr[i].dir));
 		sets[i].path = ovr[i].path;
 		sets[i].file = cfg->sets[i];
 		sets[i].value = NULL;
@@ -745,7 +751,37 @@ config_free(struct config *cfg)
 	free(cfg->stages);
 	free(cfg->text);
 	strv_free(cfg->sets);
+	json_decref(cfg->overrides);
 	free(cfg);
+}
+
+struct config *
+config_load_task(const json_t *task, const struct cfg_override *extra,
+    size_t nextra, char **cause)
+{
+	const json_t *sets = json_object_get(task, "config_sets"), *o;
+	const char *path = json_string_value(json_object_get(task,
+	    "config_path"));
+	struct cfg_override *ov;
+	struct config *cfg;
+	size_t i, n = 0;
+
+	*cause = NULL;
+	if (path == NULL)
+		return NULL;
+	ov = xcalloc(json_array_size(sets) + nextra + 1, sizeof *ov);
+	json_array_foreach(sets, i, o) {
+		ov[n].path = json_string_value(json_object_get(o, "path"));
+		ov[n].value = json_string_value(json_object_get(o, "value"));
+		ov[n].dir = json_string_value(json_object_get(o, "dir"));
+		if (ov[n].path != NULL && ov[n].value != NULL)
+			n++;
+	}
+	for (i = 0; i < nextra; i++)
+		ov[n++] = extra[i];
+	cfg = config_load(path, ov, n, cause);
+	free(ov);
+	return cfg;
 }
 
 int

@@ -128,12 +128,19 @@ struct config {
 	 * --set values carry (line 1, columns counted in this string). */
 	char **sets;
 	size_t nsets;
+	/* The same overrides as a JSON array of {"path", "value"}, with
+	 * "dir" (the folder relative paths in the value were taken from)
+	 * where the value held one: what a task keeps to load its config
+	 * again (store_task_new.config_sets, config_load_task). */
+	json_t *overrides;
 };
 
 /* `--set key.path=value` overrides, applied after layering. */
 struct cfg_override {
 	const char *path;		/* "task.env.HF_HOME", "cluster.hosts" */
 	const char *value;		/* parsed as a YAML scalar / flow node */
+	const char *dir;		/* relative paths in the value are from
+					 * here; NULL = the working directory */
 };
 
 /*
@@ -144,6 +151,15 @@ struct cfg_override {
  */
 struct config *config_load(const char *path, const struct cfg_override *,
     size_t noverrides, char **cause);
+/*
+ * A task's config loaded again, as store_task_summary() describes the task
+ * (its config_path and config_sets): the file with the overrides the task
+ * keeps, then extra (a relaunch's own --set) on top, so a later one wins.
+ * NULL with *cause NULL when the task has no config file; NULL with *cause
+ * when it does not load.
+ */
+struct config *config_load_task(const json_t *task,
+    const struct cfg_override *extra, size_t nextra, char **cause);
 void config_free(struct config *);
 /* "FILE:LINE:COL" for messages; static buffer per call site is the caller's. */
 void cfg_mark_format(const struct cfg_mark *, char *buf, size_t len);

@@ -386,14 +386,13 @@ budget_ok(struct con *c, int64_t task, const struct config *cfg)
 	return 0;
 }
 
-/* The task's config file as it is now; NULL (said why) when it has none
- * or it does not load. */
+/* The task's config file as it is now, with the task's --set overrides;
+ * NULL (said why) when it has none or it does not load. */
 static struct config *
 task_config(struct con *c, int64_t task)
 {
-	struct config *cfg = NULL;
+	struct config *cfg;
 	json_t *sum = NULL;
-	const char *path;
 	char *cause = NULL;
 
 	if (store_task_summary(c->store, task, &sum, &cause) != 0) {
@@ -401,11 +400,12 @@ task_config(struct con *c, int64_t task)
 		free(cause);
 		return NULL;
 	}
-	path = json_string_value(json_object_get(sum, "config_path"));
-	if (path == NULL)
+	if ((cfg = config_load_task(sum, NULL, 0, &cause)) != NULL)
+		;
+	else if (cause == NULL)
 		con_message(c, 1, "the task has no config file to relaunch "
 		    "from");
-	else if ((cfg = config_load(path, NULL, 0, &cause)) == NULL) {
+	else {
 		/* The first error line is enough for the status line. */
 		con_message(c, 1, "%.*s", (int)strcspn(cause, "\n"), cause);
 		free(cause);

@@ -1099,8 +1099,9 @@ row_drained(const json_t *hj)
 
 static int
 resume_attempt(struct engine *e, int64_t task_id, int64_t attempt_id,
-    const char *config_path, const char *stage, int force, char **cause)
+    const json_t *task, int force, char **cause)
 {
+	const char *stage = json_string_value(json_object_get(task, "stage"));
 	struct eatt *a;
 	json_t *hosts, *hj;
 	size_t i, n = 0;
@@ -1125,10 +1126,11 @@ resume_attempt(struct engine *e, int64_t task_id, int64_t attempt_id,
 	/* A later failure (a survivor stopped by relaunch --all, say) is
 	 * a consequence: the first one stays the only root cause. */
 	a->root_stored = root_cause_stored(e, task_id, attempt_id);
-	if (config_path != NULL &&
-	    (cfg = config_load(config_path, NULL, 0, &ccause)) == NULL) {
+	if ((cfg = config_load_task(task, NULL, 0, &ccause)) == NULL &&
+	    ccause != NULL) {
 		eatt_note(a, "%s: cannot reload the config (%s); following "
-		    "with default stall limits", config_path, ccause);
+		    "with default stall limits", json_string_value(
+		    json_object_get(task, "config_path")), ccause);
 		free(ccause);
 	}
 	if (cfg != NULL) {
@@ -1194,9 +1196,7 @@ engine_resume(struct engine *e, int64_t only_task, char **cause)
 
 		if ((only_task != 0 && tid != only_task) || aid == 0)
 			continue;
-		rc = resume_attempt(e, tid, aid, json_string_value(
-		    json_object_get(t, "config_path")), json_string_value(
-		    json_object_get(t, "stage")), 0, cause);
+		rc = resume_attempt(e, tid, aid, t, 0, cause);
 		if (rc < 0) {
 			json_decref(tasks);
 			return -1;
@@ -1216,9 +1216,7 @@ engine_load(struct engine *e, int64_t task_id, int64_t attempt_id,
 
 	if (store_task_summary(e->store, task_id, &sum, cause) != 0)
 		return -1;
-	rc = resume_attempt(e, task_id, attempt_id, json_string_value(
-	    json_object_get(sum, "config_path")), json_string_value(
-	    json_object_get(sum, "stage")), 1, cause);
+	rc = resume_attempt(e, task_id, attempt_id, sum, 1, cause);
 	json_decref(sum);
 	return rc < 0 ? -1 : 0;
 }

@@ -169,13 +169,116 @@ host_table(struct ehost *h, int ndev, char **cause)
 
 static void launch_push(struct ehost *);
 
+/* Why --set number i of the config may not be kept with the task (it
+ * gives a value to an env entry named in the secrets file, or its value
+ * holds a secret's value), or NULL. The words name no value. */
+static char *
+launch_set_secret(const struct config *cfg, size_t i, const json_t *secrets)
+{
+	const char *value = json_string_value(json_object_get(json_array_get(
+	    cfg->overrides, i), "value")), *name, *sv;
+	const struct cfg_env *envs[65];
+	const json_t *v;
+	char *why;
+	size_t k, j, n = 0;
+
+	if (secrets == NULL || value == NULL)
+		return NULL;
+	json_object_foreach((json_t *)secrets, name, v) {
+		sv = json_string_value(v);
+		if (sv != NULL && *sv != '\0' && strstr(value, sv) != NULL) {
+			xasprintf(&why, "its value holds the secret %s", name);
+			return why;
+		}
+	}
+	envs[n++] = &cfg->cluster.env;
+	for (k = 0; k < cfg->nstages && n < nitems(envs); k++)
+		envs[n++] = &cfg->stages[k].env;
+	for (k = 0; k < n; k++) {
+		for (j = 0; j < envs[k]->n; j++) {
+			if (envs[k]->v[j].mark.file == cfg->sets[i] &&
+			    json_object_get(secrets, envs[k]->v[j].key) !=
+			    NULL) {
+				xasprintf(&why, "it sets %s, a name of the "
+				    "secrets file", envs[k]->v[j].key);
+				return why;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* The config's --set overrides as the task keeps them: every one but
+ * those launch_set_secret() refuses (a note names each, not its value). */
+static json_t *
+launch_sets_kept(struct eatt *a)
+{
+	json_t *kept = json_array(), *o;
+	char *why;
+	size_t i;
+
+	json_array_foreach(a->cfg->overrides, i, o) {
+		if ((why = launch_set_secret(a->cfg, i, a->secrets)) == NULL) {
+			json_array_append(kept, o);
+			continue;
+		}
+		eatt_note(a, "--set %s is not kept with the task (%s): a "
+		    "relaunch or restart will not repeat it",
+		    json_string_value(json_object_get(o, "path")), why);
+		free(why);
+	}
+	return kept;
+}
+
+/* A new task is recorded with its config's path and --set overrides; a
+ * task launched again (relaunch --all with --set of its own) keeps the
+ * longer list of overrides it was loaded with. */
+static int
+launch_record_task(struct eatt *a, char **cause)
+{
+	struct store *s = a->e->store;
+	struct store_task_new tn;
+	const char **stages;
+	json_t *kept = launch_sets_kept(a), *sum = NULL;
+	char *real;
+	size_t i;
+	int rc = 0;
+
+	if (a->task_id != 0) {
+		if ((rc = store_task_summary(s, a->task_id, &sum, cause)) ==
+		    0 && !json_equal(kept, json_object_get(sum,
+		    "config_sets")))
+			rc = store_task_set_config_sets(s, a->task_id, kept,
+			    a->e->o.actor, cause);
+		json_decref(sum);
+		json_decref(kept);
+		return rc;
+	}
+	stages = xcalloc(a->cfg->nstages + 1, sizeof *stages);
+	/* Absolute: relaunch --all and the stages re-read it from wherever
+	 * the next drover runs. */
+	real = realpath(a->cfg->path, NULL);
+	for (i = 0; i < a->cfg->nstages; i++)
+		stages[i] = a->cfg->stages[i].name;
+	memset(&tn, 0, sizeof tn);
+	tn.name = a->cfg->task;
+	tn.config_path = real != NULL ? real : a->cfg->path;
+	tn.config_text = a->cfg->text;
+	tn.stages = stages;
+	tn.config_sets = kept;
+	rc = store_task_create(s, &tn, a->e->o.actor, &a->task_id, cause);
+	free(real);
+	free(stages);
+	json_decref(kept);
+	return rc;
+}
+
 static void
 launch_plan(struct eatt *a)
 {
 	struct engine *e = a->e;
 	struct plan_opts po;
 	struct store_attempt_new an;
-	struct store_task_new tn;
 	struct store_host_new *hn = NULL;
 	const char **homes = NULL;
 	json_t **tables = NULL;
@@ -216,28 +319,8 @@ launch_plan(struct eatt *a)
 	}
 
 	/* Record the task and the attempt, then plan with its number. */
-	if (a->task_id == 0) {
-		const char **stages = xcalloc(a->cfg->nstages + 1,
-		    sizeof *stages);
-
-		/* Absolute: relaunch --all and the stages re-read it from
-		 * wherever the next drover runs. */
-		char *real = realpath(a->cfg->path, NULL);
-
-		for (i = 0; i < a->cfg->nstages; i++)
-			stages[i] = a->cfg->stages[i].name;
-		memset(&tn, 0, sizeof tn);
-		tn.name = a->cfg->task;
-		tn.config_path = real != NULL ? real : a->cfg->path;
-		tn.config_text = a->cfg->text;
-		tn.stages = stages;
-		i = store_task_create(e->store, &tn, e->o.actor, &a->task_id,
-		    &cause) != 0;
-		free(real);
-		free(stages);
-		if (i)
-			goto fail;
-	}
+	if (launch_record_task(a, &cause) != 0)
+		goto fail;
 	memset(&an, 0, sizeof an);
 	an.task_id = a->task_id;
 	an.stage = a->cfg->stages[a->stage_idx].name;

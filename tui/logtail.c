@@ -114,7 +114,7 @@ logtarget_find(struct store *s, int64_t task_id, const char *host,
 	struct config *cfg = NULL;
 	json_t *sum = NULL, *hosts = NULL;
 	const json_t *h;
-	const char *path, *run_dir;
+	const char *run_dir;
 	char *ignored = NULL;
 	int64_t aid;
 	int rc = -1;
@@ -133,9 +133,8 @@ logtarget_find(struct store *s, int64_t task_id, const char *host,
 		    host != NULL ? host : "the host");
 		goto out;
 	}
-	path = json_string_value(json_object_get(sum, "config_path"));
-	if (path != NULL && (cfg = config_load(path, NULL, 0,
-	    &ignored)) == NULL) {
+	if ((cfg = config_load_task(sum, NULL, 0, &ignored)) == NULL &&
+	    ignored != NULL) {
 		if (need_config) {
 			xasprintf(cause, "cannot read the task's config, which "
 			    "says how to reach %s: %s", host, ignored);

@@ -3,7 +3,8 @@
  * the one-writer lock, WAL, schema migrations), the engine's decisions with
  * their audit rows, exactly-once ingest of the agents' events, and the reads
  * the CLI and the console show. The event fields are docs/protocol.md
- * "Events"; the tables are store_schema_v1 below.
+ * "Events"; the tables are store_schema_v1 below, with the migrations
+ * after it.
  *
  * Durability: a batch of events commits with synchronous=NORMAL. A crash of
  * drover loses nothing committed; a power cut may lose the last batches, but
@@ -158,6 +159,16 @@ static const char store_schema_v1[] =
 	" data TEXT);"
 	"CREATE INDEX audit_by_task ON audit (task_id, id);";
 
+/*
+ * Version 2: the --set overrides a task's config is loaded with again
+ * (relaunch --all, automatic restarts, later stages, resumed attempts),
+ * as a JSON array of {"path", "value"} (and "dir" where the value held a
+ * relative path) in the order they apply: the launch's, then any a
+ * relaunch --all added. Tasks from before have none.
+ */
+static const char store_schema_v2[] =
+	"ALTER TABLE tasks ADD COLUMN config_sets TEXT NOT NULL DEFAULT '[]';";
+
 struct store;
 /*
  * Migration N brings a database from version N-1 to N, in one transaction
@@ -170,6 +181,7 @@ struct store_migration {
 };
 static const struct store_migration store_migrations[] = {
 	{ store_schema_v1, NULL },
+	{ store_schema_v2, NULL },
 };
 #define STORE_VERSION ((int)nitems(store_migrations))
 
@@ -207,15 +219,16 @@ static const char *const store_sql[Q_COUNT] = {
 	    " kind, actor, from_state, to_state, reason, data) VALUES"
 	    " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[Q_INS_TASK] = "INSERT INTO tasks (name, config_path, config_text,"
-	    " stages, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+	    " stages, created, config_sets) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_TASK_SETS_SET] = "UPDATE tasks SET config_sets = ?2 WHERE id = ?1",
 	[Q_INS_ATTEMPT] = "INSERT INTO attempts (task_id, number, stage,"
 	    " parent_id, reason, resume, created) VALUES"
 	    " (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[Q_INS_HOST] = "INSERT INTO attempt_hosts (attempt_id, host,"
 	    " node_rank, rank_first, nprocs, run_dir) VALUES"
 	    " (?1, ?2, ?3, ?4, ?5, ?6)",
-	[Q_TASK_GET] = "SELECT id, name, config_path, stages, created"
-	    " FROM tasks WHERE id = ?1",
+	[Q_TASK_GET] = "SELECT id, name, config_path, stages, created,"
+	    " config_sets FROM tasks WHERE id = ?1",
 	[Q_TASK_BY_NAME] = "SELECT id FROM tasks WHERE name = ?1"
 	    " ORDER BY id DESC LIMIT 1",
 	[Q_TASKS_ALL] = "SELECT id FROM tasks ORDER BY id",
@@ -531,6 +544,13 @@ int
 store_schema_version(void)
 {
 	return STORE_VERSION;
+}
+
+const char *
+store_schema_sql(int v)
+{
+	return v >= 1 && v <= STORE_VERSION ? store_migrations[v - 1].sql :
+	    NULL;
 }
 
 /* mkdir -p of path's directory; what it creates is 0700. */
@@ -893,6 +913,31 @@ store_refuse(struct store *s, char *msg, char **cause)
 	return -1;
 }
 
+/* A task's --set overrides: NULL, or an array of {"path", "value"} with
+ * string values (and an optional "dir"). */
+static int
+store_sets_check(const json_t *sets, char **cause)
+{
+	const json_t *o;
+	size_t i;
+
+	if (sets == NULL)
+		return 0;
+	if (!json_is_array(sets)) {
+		*cause = xstrdup("the --set overrides are not a JSON array");
+		return -1;
+	}
+	json_array_foreach(sets, i, o) {
+		if (!json_is_string(json_object_get(o, "path")) ||
+		    !json_is_string(json_object_get(o, "value"))) {
+			xasprintf(cause, "--set override %zu: expected "
+			    "{\"path\": STRING, \"value\": STRING}", i + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 store_task_create(struct store *s, const struct store_task_new *t,
     const char *actor, int64_t *task_id, char **cause)
@@ -901,8 +946,8 @@ store_task_create(struct store *s, const struct store_task_new *t,
 	const char *const *stages = t->stages != NULL ? t->stages : main_only;
 	struct store_audit a = { 0 };
 	sqlite3_stmt *q;
-	json_t *sj;
-	char *stext, *msg;
+	json_t *sj, *sets;
+	char *stext, *settext, *msg;
 	size_t i;
 	int rc;
 
@@ -910,6 +955,8 @@ store_task_create(struct store *s, const struct store_task_new *t,
 		*cause = xstrdup("a task needs a name");
 		return -1;
 	}
+	if (store_sets_check(t->config_sets, cause) != 0)
+		return -1;
 	sj = json_array();
 	for (i = 0; stages[i] != NULL; i++)
 		json_array_append_new(sj, json_string(stages[i]));
@@ -919,6 +966,9 @@ store_task_create(struct store *s, const struct store_task_new *t,
 		return -1;
 	}
 	stext = json_dumps(sj, JSON_COMPACT);
+	sets = t->config_sets != NULL ? json_incref((json_t *)t->config_sets) :
+	    json_array();
+	settext = json_dumps(sets, JSON_COMPACT);
 	if (store_tx_begin(s, 1, cause) != 0)
 		goto out;
 	xasprintf(&msg, "creating task %s", t->name);
@@ -931,13 +981,14 @@ store_task_create(struct store *s, const struct store_task_new *t,
 	store_bind_text(q, 3, t->config_text);
 	store_bind_text(q, 4, stext);
 	sqlite3_bind_int64(q, 5, clock_wall_ms());
+	store_bind_text(q, 6, settext);
 	if ((rc = store_stmt_run(s, q)) != SQLITE_DONE)
 		goto fail;
 	a.task_id = sqlite3_last_insert_rowid(s->db);
 	a.kind = "create";
 	a.actor = actor;
-	a.data = json_pack("{s:s?, s:O}", "config_path", t->config_path,
-	    "stages", sj);
+	a.data = json_pack("{s:s?, s:O, s:O}", "config_path", t->config_path,
+	    "stages", sj, "config_sets", sets);
 	rc = store_audit_write(s, &a);
 	json_decref((json_t *)a.data);
 	if (rc != SQLITE_DONE)
@@ -947,6 +998,8 @@ store_task_create(struct store *s, const struct store_task_new *t,
 			*task_id = a.task_id;
 		free(msg);
 		free(stext);
+		free(settext);
+		json_decref(sets);
 		json_decref(sj);
 		return 0;
 	}
@@ -957,7 +1010,64 @@ fail:
 	free(msg);
 out:
 	free(stext);
+	free(settext);
+	json_decref(sets);
 	json_decref(sj);
+	return -1;
+}
+
+int
+store_task_set_config_sets(struct store *s, int64_t task_id,
+    const json_t *sets, const char *actor, char **cause)
+{
+	struct store_audit a = { 0 };
+	sqlite3_stmt *q;
+	json_t *list;
+	char *text, *msg;
+	int rc;
+
+	if (store_sets_check(sets, cause) != 0)
+		return -1;
+	list = sets != NULL ? json_incref((json_t *)sets) : json_array();
+	text = json_dumps(list, JSON_COMPACT);
+	xasprintf(&msg, "recording the --set overrides of task #%lld",
+	    (long long)task_id);
+	if (store_tx_begin(s, 1, cause) != 0)
+		goto out;
+	if ((q = store_stmt(s, Q_TASK_SETS_SET)) == NULL) {
+		rc = store_errcode(s);
+		goto fail;
+	}
+	sqlite3_bind_int64(q, 1, task_id);
+	store_bind_text(q, 2, text);
+	if ((rc = store_stmt_run(s, q)) != SQLITE_DONE)
+		goto fail;
+	if (sqlite3_changes(s->db) == 0) {
+		store_tx_rollback(s);
+		xasprintf(cause, "no task #%lld", (long long)task_id);
+		goto out;
+	}
+	a.task_id = task_id;
+	a.kind = "config_sets";
+	a.actor = actor;
+	a.data = json_pack("{s:O}", "config_sets", list);
+	rc = store_audit_write(s, &a);
+	json_decref((json_t *)a.data);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	if (store_tx_commit(s, msg, cause) == 0) {
+		free(text);
+		free(msg);
+		json_decref(list);
+		return 0;
+	}
+	goto out;
+fail:
+	store_fail(s, rc, msg, cause);
+out:
+	free(text);
+	free(msg);
+	json_decref(list);
 	return -1;
 }
 

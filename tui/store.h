@@ -38,6 +38,9 @@ int store_open(const char *path, int mode, struct store **, char **cause);
 void store_close(struct store *);	/* NULL is fine */
 const char *store_path(const struct store *);
 int store_schema_version(void);
+/* The SQL of the migration to version v (1..store_schema_version()), NULL
+ * for any other v or none: tests build older databases with it. */
+const char *store_schema_sql(int v);
 /* Changes whenever anything was committed to the database, by this store
  * or another process, since the last call's value. */
 uint64_t store_version(struct store *);
@@ -50,9 +53,18 @@ struct store_task_new {
 	const char *config_path;	/* may be NULL */
 	const char *config_text;	/* may be NULL */
 	const char *const *stages;	/* NULL-terminated; NULL = {"main"} */
+	/* The --set overrides the config is loaded with again, in order: a
+	 * JSON array of {"path", "value"} (strings; "dir" where the value
+	 * held a relative path: config.h, struct config's overrides). NULL:
+	 * none. Never a secret: the caller leaves those out. */
+	const json_t *config_sets;
 };
 int store_task_create(struct store *, const struct store_task_new *,
     const char *actor, int64_t *task_id, char **cause);
+/* Replaces the task's --set overrides (the list a relaunch --all extended),
+ * with an audit row "config_sets" holding the new list. */
+int store_task_set_config_sets(struct store *, int64_t task_id,
+    const json_t *config_sets, const char *actor, char **cause);
 
 struct store_attempt_new {
 	int64_t task_id;
@@ -145,7 +157,8 @@ int store_task_find(struct store *, const char *ref, int64_t *task_id,
     char **cause);
 /*
  * A task's summary, as a new JSON object: id, name, created, stages,
- * config_path, attempt (number), attempt_id, stage, state (of the latest
+ * config_path, config_sets (its --set overrides, [] when none), attempt
+ * (number), attempt_id, stage, state (of the latest
  * attempt), hosts {total, up, states {STATE: count}}, step, total_steps,
  * loss, lr, step_time_ms, samples_per_s (the latest values; non-finite ones
  * as "nan", "inf", "-inf"; null when none yet), started, ended, duration_s.

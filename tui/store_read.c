@@ -351,7 +351,7 @@ read_summary(struct store *s, int64_t task_id, int *rc)
 		"duration_s",
 	};
 	sqlite3_stmt *q;
-	json_t *o, *stages;
+	json_t *o, *stages, *sets;
 	int64_t aid = 0, started, ended = 0;
 	size_t i;
 
@@ -365,10 +365,16 @@ read_summary(struct store *s, int64_t task_id, int *rc)
 		return NULL;
 	}
 	stages = json_loads(store_col_text(q, 3), 0, NULL);
-	o = json_pack("{s:I, s:s, s:s?, s:I, s:o}", "id", (json_int_t)task_id,
-	    "name", store_col_text(q, 1), "config_path", store_col_text(q, 2),
-	    "created", (json_int_t)sqlite3_column_int64(q, 4), "stages",
-	    stages != NULL ? stages : json_array());
+	sets = json_loads(store_col_text(q, 5), 0, NULL);
+	if (!json_is_array(sets)) {
+		json_decref(sets);
+		sets = json_array();
+	}
+	o = json_pack("{s:I, s:s, s:s?, s:I, s:o, s:o}", "id",
+	    (json_int_t)task_id, "name", store_col_text(q, 1), "config_path",
+	    store_col_text(q, 2), "created", (json_int_t)sqlite3_column_int64(q,
+	    4), "stages", stages != NULL ? stages : json_array(), "config_sets",
+	    sets);
 	sqlite3_reset(q);
 	for (i = 0; i < nitems(nulls); i++)
 		json_object_set_new(o, nulls[i], json_null());

@@ -2,7 +2,8 @@
 # compile grace and the stall rule (stalled, then running again when steps
 # come), straggler ratios in status, drover logs and the console's log
 # model (tests/tools/logtail_probe.c), hccl rank tables read from the
-# hosts, and a secret that reaches the process and nothing else.
+# hosts, a secret that reaches the process and nothing else, and the
+# --hosts and --set of a launch kept with the task for its relaunches.
 . "$(dirname "$0")/lib.sh"
 
 DROVER="$BUILD/drover"
@@ -274,3 +275,54 @@ roots=$(sqlite3 "$DB" "SELECT group_concat(au.reason, '|') FROM audit au JOIN at
 check "relaunch --all: the survivor's exit on SIGTERM is no second root cause ($roots)" \
     test "$roots" = "gang failure: rank 1 exited 3 on k2"
 check "relaunch --all: no second gang failure reported" sh -c "! grep -q 'gang failure' '$T/rc2.err'"
+
+# --hosts and --set stay with the task: relaunch --all after a failure
+# runs the new attempt on the launch's hosts with the launch's values (not
+# the file's), a relaunch's own --set is kept for the next one, and a
+# --set that names a secret, or holds one, is not kept.
+canary2="canary-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+printf 'SETS_TOKEN=%s\n' "$canary2" > "$T/sets.secrets"
+chmod 600 "$T/sets.secrets"
+cat > "$T/sets.yaml" <<YAML
+cluster:
+  hosts: "q[1-4]"
+  transport: local
+  base_dir: $T/runs
+task:
+  name: sets
+  command: >-
+    [ \${node_rank} = 1 ] && [ \${attempt} = 1 ] && exit 3;
+    exec python3 $SIM --format mindone --steps 3 --interval 0.01 --print-env SETS_MARK
+  env: {SETS_MARK: from-file}
+  secrets_file: $T/sets.secrets
+  restart: {max: 5, backoff_s: 0}
+YAML
+"$DROVER" launch --follow --db "$DB" "$T/sets.yaml" --hosts 'q[2-3]' \
+    --set task.env.SETS_MARK=from-set --set "task.env.SETS_TOKEN=$canary2" \
+    --set task.env.SETS_TOKEN=typed-by-hand > /dev/null 2> "$T/sets1.err"
+check "sets: attempt 1 failed on its second host" sh -c \
+    "[ $? = 1 ] && grep -q '^q3: failed' '$T/sets1.err'"
+check "sets: the --set holding a secret is not kept, and says so" grep -q \
+    "set task.env.SETS_TOKEN is not kept with the task (its value holds the secret SETS_TOKEN)" "$T/sets1.err"
+check "sets: the --set of a secret's name is not kept, and says so" grep -q \
+    "set task.env.SETS_TOKEN is not kept with the task (it sets SETS_TOKEN, a name of the secrets file)" "$T/sets1.err"
+"$DROVER" relaunch --db "$DB" sets --all --follow > /dev/null 2> "$T/sets2.err"
+check "sets: relaunch --all ran to the end" test $? = 0
+"$DROVER" status --db "$DB" --json sets > "$T/sets2.json"
+check "sets: attempt 2 ran on the launch's hosts, q2 (node 0) and q3 (node 1)" \
+    jq -e '[.hosts[] | [.host, .node_rank]] == [["q2",0],["q3",1]] and .task.attempt == 2 and .task.state == "succeeded"' "$T/sets2.json"
+sd=$(echo "$T"/runs/sets-*)
+check "sets: attempt 2 had the launch's --set value on both hosts" sh -c \
+    "grep -q '^env SETS_MARK=from-set$' '$sd/2/q2/rank-0.log' && grep -q '^env SETS_MARK=from-set$' '$sd/2/q3/rank-1.log'"
+check "sets: no other host was started" sh -c "[ \"\$(ls '$sd/2')\" = \"\$(printf 'q2\\nq3')\" ]"
+check "sets: the task keeps the --hosts and the plain --set, in order" \
+    jq -e '[.task.config_sets[] | [.path, .value]] == [["cluster.hosts","q[2-3]"],["task.env.SETS_MARK","from-set"]]' "$T/sets2.json"
+"$DROVER" relaunch --db "$DB" sets --all --set task.env.SETS_MARK=second --follow > /dev/null 2>&1
+"$DROVER" relaunch --db "$DB" sets --all --follow > /dev/null 2> "$T/sets4.err"
+check "sets: a relaunch's --set is kept: attempt 4 ran with it on the same hosts" sh -c \
+    "[ -f '$sd/4/q3/rank-1.log' ] && grep -q '^env SETS_MARK=second$' '$sd/4/q2/rank-0.log' && grep -q '^env SETS_MARK=second$' '$sd/4/q3/rank-1.log' && [ \"\$(ls '$sd/4')\" = \"\$(printf 'q2\\nq3')\" ]"
+"$DROVER" status --db "$DB" --json sets > "$T/sets4.json"
+check "sets: the relaunch's --set appended to the task's list" \
+    jq -e '[.task.config_sets[] | .value] == ["q[2-3]","from-set","second"] and .task.attempt == 4' "$T/sets4.json"
+sqlite3 "$DB" .dump > "$T/sets-dump.sql"
+check "sets: the secret is not in the database" sh -c "! grep -q -- '$canary2' '$T/sets-dump.sql'"

@@ -486,12 +486,12 @@ TEST(config_good_stages_inherit_and_override)
 TEST(config_set_overrides_replace_and_create)
 {
 	static const struct cfg_override ovr[] = {
-		{ "task.launcher.master_port", "29999" },
-		{ "cluster.hosts", "[a, \"b\"]" },
-		{ "task.env.HF_HOME", "/x" },
-		{ "cluster.user", "\"007\"" },
-		{ "task.name", "renamed" },
-		{ "task.command", "[python, \"${rank}\"]" },
+		{ "task.launcher.master_port", "29999", NULL },
+		{ "cluster.hosts", "[a, \"b\"]", NULL },
+		{ "task.env.HF_HOME", "/x", NULL },
+		{ "cluster.user", "\"007\"", NULL },
+		{ "task.name", "renamed", NULL },
+		{ "task.command", "[python, \"${rank}\"]", NULL },
 	};
 	struct config *cfg = load("configs/good/torchrun.yaml", ovr,
 	    nitems(ovr));
@@ -522,8 +522,8 @@ TEST(config_set_overrides_replace_and_create)
 TEST(config_set_cluster_file_before_layering)
 {
 	static const struct cfg_override ovr[] = {
-		{ "cluster", "" },
-		{ "cluster.user", "late" },
+		{ "cluster", "", NULL },
+		{ "cluster.user", "late", NULL },
 	};
 	struct cfg_override o[2];
 	struct config *cfg;
@@ -603,6 +603,7 @@ check_bad(const char *dir, const char *name)
 			sets_store[nsets] = xstrndup(line + 7,
 			    (size_t)(eq - line - 7));
 			sets[nsets].path = sets_store[nsets];
+			sets[nsets].dir = NULL;
 			sets[nsets++].value = eq + 1;
 		}
 		if (want != NULL) {
@@ -1292,6 +1293,7 @@ TEST(config_hostile_stage_copies_are_bounded)
 		buf_addch(&v, 'y');
 	set.path = "task.env.BIG";
 	set.value = buf_cstr(&v);
+	set.dir = NULL;
 	p = tfile("copies.yaml", buf_cstr(&b), 0644);
 	t0 = now_ms();
 	cfg = config_load(p, &set, 1, &cause);
@@ -1310,4 +1312,64 @@ TEST(config_hostile_stage_copies_are_bounded)
 	free(p);
 	buf_free(&v);
 	buf_free(&b);
+}
+
+/* A task's overrides loaded again from elsewhere: a relative path in a
+ * --set value is taken from where the launch ran (its recorded "dir"),
+ * and the extra overrides go on top. */
+TEST(config_load_task_keeps_the_overrides_and_their_folder)
+{
+	struct cfg_override set = { "cluster.hosts", "^hosts.txt", NULL };
+	struct cfg_override extra[2] = {
+		{ "task.env.MARK", "second", NULL },
+		{ "task.name", "renamed", NULL },
+	};
+	struct config *cfg, *again;
+	json_t *task, *none;
+	char *path, *hosts, *here, *was, *cause = NULL;
+
+	path = tfile("kept.yaml", "cluster: {hosts: \"a[1-4]\", transport: "
+	    "local}\ntask:\n  name: kept\n  command: [x]\n  env: {MARK: "
+	    "file}\n", 0644);
+	xasprintf(&here, "%s/here", test_tmpdir());
+	REQUIRE(mkdir(here, 0700) == 0);
+	hosts = tfile("here/hosts.txt", "h7\nh8\n", 0644);
+	was = getcwd(NULL, 0);
+	REQUIRE(was != NULL && chdir(here) == 0);
+	cfg = config_load(path, &set, 1, &cause);
+	free(here);
+	here = getcwd(NULL, 0);
+	REQUIRE(chdir("/") == 0);
+	REQUIRE(cfg != NULL);
+	CHECK_ARGV(cfg->cluster.hosts, "h7|h8");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(
+	    cfg->overrides, 0), "dir")), here);
+	task = json_pack("{s:s, s:O}", "config_path", path, "config_sets",
+	    cfg->overrides);
+	config_free(cfg);
+
+	/* From /, with two more on top: the same hosts, the later wins. */
+	again = config_load_task(task, extra, 2, &cause);
+	CHECK(chdir(was) == 0);
+	REQUIRE(again != NULL);
+	CHECK_ARGV(again->cluster.hosts, "h7|h8");
+	CHECK_STR(again->task, "renamed");
+	CHECK_STR(again->stages[0].env.v[0].value, "second");
+	CHECK_INT(json_array_size(again->overrides), 3);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(
+	    again->overrides, 0), "dir")), here);
+	CHECK(json_object_get(json_array_get(again->overrides, 1), "dir") ==
+	    NULL);
+	config_free(again);
+
+	/* A task with no config file: NULL and no cause. */
+	none = json_pack("{s:n, s:[]}", "config_path", "config_sets");
+	CHECK(config_load_task(none, NULL, 0, &cause) == NULL);
+	CHECK(cause == NULL);
+	json_decref(none);
+	json_decref(task);
+	free(path);
+	free(hosts);
+	free(here);
+	free(was);
 }

@@ -204,7 +204,7 @@ TEST(store_creates_schema_and_reopens)
 	store_close(s);
 
 	CHECK_INT(sql_int(path, "PRAGMA user_version"), store_schema_version());
-	CHECK_INT(store_schema_version(), 1);
+	CHECK_INT(store_schema_version(), 2);
 	CHECK_STR(sql_text(path, "PRAGMA journal_mode"), "wal");
 	CHECK_INT(sql_int(path, "SELECT count(*) FROM sqlite_schema WHERE "
 	    "type = 'table'"), 10);
@@ -279,8 +279,8 @@ TEST(store_refuses_newer_schema_and_foreign_databases)
 	store_close(s);
 	REQUIRE(sql_exec(path, "PRAGMA user_version = 99") == 0);
 	snprintf(want, sizeof want, "%s: the database has schema version 99, "
-	    "newer than this drover (%s) understands (1); use a newer drover",
-	    path, DROVER_VERSION);
+	    "newer than this drover (%s) understands (%d); use a newer drover",
+	    path, DROVER_VERSION, store_schema_version());
 	CHECK(store_open(path, STORE_RDWR, &s, &cause) == -1);
 	CHECK(s == NULL);
 	CHECK_STR(cause, want);
@@ -315,7 +315,7 @@ TEST(store_refuses_newer_schema_and_foreign_databases)
 	cause = NULL;
 	REQUIRE((s = open_store(path, STORE_RDWR)) != NULL);
 	store_close(s);
-	CHECK_INT(sql_int(path, "PRAGMA user_version"), 1);
+	CHECK_INT(sql_int(path, "PRAGMA user_version"), store_schema_version());
 
 	/* A file that is not SQLite at all. */
 	path = db_path("junk.db");
@@ -331,6 +331,117 @@ TEST(store_refuses_newer_schema_and_foreign_databases)
 	CHECK(store_open(path, STORE_RDWR, &s, &cause) == -1);
 	CHECK(cause != NULL && strstr(cause, "not a drover database") != NULL);
 	free(cause);
+}
+
+/* Version 1 had no config_sets: an old database upgrades in place, its
+ * tasks with an empty list; new tasks keep their --set overrides in order
+ * and a relaunch's longer list replaces them, with an audit row. */
+TEST(store_migrates_v1_and_keeps_config_sets)
+{
+	const char *path = db_path("v1.db");
+	static const char old_task[] = "PRAGMA user_version = 1;"
+	    "INSERT INTO tasks (name, config_path, config_text, stages, created)"
+	    " VALUES ('old', '/c/old.yaml', 'task: {}', '[\"main\"]', 17);"
+	    "INSERT INTO attempts (task_id, number, stage, created)"
+	    " VALUES (1, 1, 'main', 18);";
+	static const char has_col[] = "SELECT count(*) FROM"
+	    " pragma_table_info('tasks') WHERE name = 'config_sets'";
+	struct store_task_new tn = { .name = "new", .config_path = "/c/n.yaml" };
+	struct store *s = NULL;
+	json_t *sets, *more, *o = NULL, *list = NULL, *row;
+	char *cause = NULL, want[1200];
+	int64_t oldid, newid;
+	size_t i;
+
+	REQUIRE(store_schema_sql(1) != NULL);
+	CHECK(store_schema_sql(0) == NULL);
+	CHECK(store_schema_sql(store_schema_version() + 1) == NULL);
+	REQUIRE(sql_exec(path, store_schema_sql(1)) == 0);
+	REQUIRE(sql_exec(path, old_task) == 0);
+	CHECK_INT(sql_int(path, has_col), 0);
+
+	/* A reader does not upgrade it. */
+	snprintf(want, sizeof want, "%s: the database has schema version 1 "
+	    "and needs the upgrade to %d, which only a drover that writes (one "
+	    "that launches or stops) does", path, store_schema_version());
+	CHECK(store_open(path, STORE_RDONLY, &s, &cause) == -1);
+	CHECK_STR(cause, want);
+	free(cause);
+	cause = NULL;
+	CHECK_INT(sql_int(path, "PRAGMA user_version"), 1);
+
+	/* A writer does; the old task reads back with no overrides. */
+	REQUIRE((s = open_store(path, STORE_RDWR)) != NULL);
+	CHECK_INT(sql_int(path, "PRAGMA user_version"), 2);
+	CHECK_INT(sql_int(path, has_col), 1);
+	REQUIRE(store_task_find(s, "old", &oldid, &cause) == 0);
+	REQUIRE(store_task_summary(s, oldid, &o, &cause) == 0);
+	CHECK_STR(json_string_value(json_object_get(o, "config_path")),
+	    "/c/old.yaml");
+	CHECK_INT(json_integer_value(json_object_get(o, "attempt")), 1);
+	CHECK(json_is_array(json_object_get(o, "config_sets")) &&
+	    json_array_size(json_object_get(o, "config_sets")) == 0);
+	json_decref(o);
+
+	/* Round trip, in order, "dir" kept. */
+	sets = json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s, s:s}]",
+	    "path", "cluster.hosts", "value", "n[1-4]",
+	    "path", "task.env.X", "value", "one two",
+	    "path", "cluster.include", "value", "c.yaml", "dir", "/launch/dir");
+	tn.config_sets = sets;
+	REQUIRE(store_task_create(s, &tn, "user", &newid, &cause) == 0);
+	REQUIRE(store_task_summary(s, newid, &o, &cause) == 0);
+	CHECK(json_equal(json_object_get(o, "config_sets"), sets));
+	json_decref(o);
+	CHECK_STR(sql_text(path, "SELECT json_extract(data, '$.config_sets[2]"
+	    ".dir') FROM audit WHERE kind = 'create' AND task_id = 2"),
+	    "/launch/dir");
+
+	/* A relaunch's longer list replaces it. */
+	more = json_deep_copy(sets);
+	json_array_append_new(more, json_pack("{s:s, s:s}", "path",
+	    "cluster.hosts", "value", "n[1-2]"));
+	REQUIRE(store_task_set_config_sets(s, newid, more, "user", &cause) ==
+	    0);
+	REQUIRE(store_tasks_list(s, &list, &cause) == 0);
+	json_array_foreach(list, i, row) {
+		if (json_integer_value(json_object_get(row, "id")) == newid)
+			CHECK(json_equal(json_object_get(row, "config_sets"),
+			    more));
+		else
+			CHECK_INT(json_array_size(json_object_get(row,
+			    "config_sets")), 0);
+	}
+	json_decref(list);
+	CHECK_INT(sql_int(path, "SELECT json_array_length(data, "
+	    "'$.config_sets') FROM audit WHERE kind = 'config_sets' AND "
+	    "task_id = 2"), 4);
+
+	/* Refused: no such task, not a list of {path, value} strings. */
+	CHECK(store_task_set_config_sets(s, 99, more, "user", &cause) == -1);
+	CHECK_STR(cause, "no task #99");
+	free(cause);
+	cause = NULL;
+	json_array_append_new(more, json_pack("{s:s, s:i}", "path", "x",
+	    "value", 1));
+	CHECK(store_task_set_config_sets(s, newid, more, "user", &cause) ==
+	    -1);
+	CHECK_STR(cause, "--set override 5: expected {\"path\": STRING, "
+	    "\"value\": STRING}");
+	free(cause);
+	cause = NULL;
+	store_close(s);
+
+	/* What a reader sees after the upgrade. */
+	REQUIRE((s = open_store(path, STORE_RDONLY)) != NULL);
+	REQUIRE(store_task_summary(s, newid, &o, &cause) == 0);
+	CHECK_INT(json_array_size(json_object_get(o, "config_sets")), 4);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(
+	    json_object_get(o, "config_sets"), 3), "value")), "n[1-2]");
+	json_decref(o);
+	store_close(s);
+	json_decref(sets);
+	json_decref(more);
 }
 
 TEST(store_second_writer_is_refused_with_the_pid)
