@@ -249,7 +249,7 @@ cfg_set_apply(struct cfg_walk *w, struct ynode *root, const struct cfg_set *s)
 		}
 		if (dot == NULL) {
 			key = yamltree_scalar_new(w->tree, comp, &at);
-			yamltree_map_set(node, key, s->value);
+			yamltree_map_set(w->tree, node, key, s->value);
 			free(comp);
 			return;
 		}
@@ -257,7 +257,7 @@ cfg_set_apply(struct cfg_walk *w, struct ynode *root, const struct cfg_set *s)
 		if (child == NULL) {
 			child = yamltree_mapping_new(w->tree, &at);
 			key = yamltree_scalar_new(w->tree, comp, &at);
-			yamltree_map_set(node, key, child);
+			yamltree_map_set(w->tree, node, key, child);
 		} else if (child->kind != YNODE_MAPPING) {
 			desc = yamltree_describe(child);
 			through = xstrndup(s->path, (size_t)(dot - s->path));
@@ -686,7 +686,7 @@ config_load(const char *path, const struct cfg_override *ovr,
 		chain.name[0] = file;
 		chain.n = 1;
 		if ((layered = cfg_layer(&w, cnode, &chain)) != NULL)
-			yamltree_map_set(root, ckey, layered);
+			yamltree_map_set(w.tree, root, ckey, layered);
 		free(chain.real[0]);
 	}
 	for (i = 0; i < novr; i++) {

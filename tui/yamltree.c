@@ -34,10 +34,21 @@
 
 #define YT_QUOTE_MAX	60
 
+/*
+ * Nodes, their text and their item arrays come from blocks that are only
+ * freed together: a config of 30000 nodes is then a few dozen mallocs,
+ * not 60000 (malloc and page faults were most of the time of a load).
+ */
+#define YT_BLOCK	(64 * 1024)
+
+struct yt_block {
+	struct yt_block *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
 struct yamltree {
-	struct ynode **nodes;		/* every node, for freeing */
-	size_t n;
-	size_t cap;
+	struct yt_block *blocks;	/* the newest first */
 };
 
 /* One open collection while events arrive. */
@@ -74,17 +85,45 @@ yamltree_new(void)
 void
 yamltree_free(struct yamltree *t)
 {
-	size_t i;
+	struct yt_block *b, *next;
 
 	if (t == NULL)
 		return;
-	for (i = 0; i < t->n; i++) {
-		free(t->nodes[i]->keys);
-		free(t->nodes[i]->items);
-		free(t->nodes[i]);
+	for (b = t->blocks; b != NULL; b = next) {
+		next = b->next;
+		free(b);
 	}
-	free(t->nodes);
 	free(t);
+}
+
+/* n bytes, aligned for anything, freed with the tree. A request
+ * over a quarter block gets a block of its own (behind the current one,
+ * so the current one's room is not lost). */
+static void *
+yt_alloc(struct yamltree *t, size_t n)
+{
+	struct yt_block *b = t->blocks, *nb;
+	size_t a = sizeof(max_align_t), size;
+	void *p;
+
+	n = (n + a - 1) / a * a;
+	if (b == NULL || b->size - b->used < n) {
+		size = n > YT_BLOCK / 4 ? n : YT_BLOCK;
+		nb = xmalloc(sizeof *nb + size);
+		nb->used = 0;
+		nb->size = size;
+		if (size != YT_BLOCK && b != NULL) {
+			nb->next = b->next;
+			b->next = nb;
+		} else {
+			nb->next = b;
+			t->blocks = nb;
+		}
+		b = nb;
+	}
+	p = (char *)b->data + b->used;
+	b->used += n;
+	return p;
 }
 
 /* A node; a scalar's text (len bytes, copied) lives in the same block. */
@@ -95,34 +134,44 @@ yt_node_new(struct yamltree *t, enum ynode_kind kind,
 	struct ynode *n;
 
 	if (kind == YNODE_SCALAR) {
-		n = xmalloc(sizeof *n + len + 1);
+		n = yt_alloc(t, sizeof *n + len + 1);
 		memset(n, 0, sizeof *n);
 		n->text = (char *)(n + 1);
 		memcpy(n->text, text, len);
 		n->text[len] = '\0';
 		n->len = len;
-	} else
-		n = xcalloc(1, sizeof *n);
+	} else {
+		n = yt_alloc(t, sizeof *n);
+		memset(n, 0, sizeof *n);
+	}
 	n->kind = kind;
 	n->mark = *mark;
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 64;
-		t->nodes = xreallocarray(t->nodes, t->cap, sizeof *t->nodes);
-	}
-	t->nodes[t->n++] = n;
 	return n;
 }
 
+/* The arrays double in the arena; the old ones stay until the tree goes
+ * (at most as much again). */
 static void
-yt_append(struct ynode *coll, struct ynode *key, struct ynode *value)
+yt_append(struct yamltree *t, struct ynode *coll, struct ynode *key,
+    struct ynode *value)
 {
+	struct ynode **items, **keys;
+	size_t cap;
+
 	if (coll->n == coll->cap) {
-		coll->cap = coll->cap ? coll->cap * 2 : 4;
-		coll->items = xreallocarray(coll->items, coll->cap,
-		    sizeof *coll->items);
-		if (coll->kind == YNODE_MAPPING)
-			coll->keys = xreallocarray(coll->keys, coll->cap,
-			    sizeof *coll->keys);
+		cap = coll->cap ? coll->cap * 2 : 4;
+		items = yt_alloc(t, cap * sizeof *items);
+		if (coll->n > 0)
+			memcpy(items, coll->items, coll->n * sizeof *items);
+		coll->items = items;
+		if (coll->kind == YNODE_MAPPING) {
+			keys = yt_alloc(t, cap * sizeof *keys);
+			if (coll->n > 0)
+				memcpy(keys, coll->keys,
+				    coll->n * sizeof *keys);
+			coll->keys = keys;
+		}
+		coll->cap = cap;
 	}
 	if (coll->kind == YNODE_MAPPING)
 		coll->keys[coll->n] = key;
@@ -285,7 +334,8 @@ yamltree_map_get(const struct ynode *map, const char *key,
 }
 
 void
-yamltree_map_set(struct ynode *map, struct ynode *key, struct ynode *value)
+yamltree_map_set(struct yamltree *t, struct ynode *map, struct ynode *key,
+    struct ynode *value)
 {
 	size_t i;
 
@@ -295,7 +345,7 @@ yamltree_map_set(struct ynode *map, struct ynode *key, struct ynode *value)
 			return;
 		}
 	}
-	yt_append(map, key, value);
+	yt_append(t, map, key, value);
 }
 
 /* qsort has no context argument: the keys being sorted (one thread). */
@@ -317,7 +367,7 @@ yamltree_map_merge(struct yamltree *t, const struct ynode *base,
 	int c;
 
 	for (i = 0; i < base->n; i++)
-		yt_append(m, base->keys[i], base->items[i]);
+		yt_append(t, m, base->keys[i], base->items[i]);
 	/* Base keys sorted once; over's keys are unique, so those it adds
 	 * never need to be found again. */
 	idx = xreallocarray(NULL, nbase + 1, sizeof *idx);
@@ -346,7 +396,7 @@ yamltree_map_merge(struct yamltree *t, const struct ynode *base,
 			m->keys[idx[mid]] = over->keys[i];
 			m->items[idx[mid]] = over->items[i];
 		} else
-			yt_append(m, over->keys[i], over->items[i]);
+			yt_append(t, m, over->keys[i], over->items[i]);
 	}
 	free(idx);
 	return m;
@@ -633,7 +683,7 @@ yt_attach(struct yt_load *ld, struct ynode *n)
 	}
 	top = &ld->stack[ld->depth - 1];
 	if (top->node->kind == YNODE_SEQUENCE) {
-		yt_append(top->node, NULL, n);
+		yt_append(ld->tree, top->node, NULL, n);
 		return 0;
 	}
 	if (top->key == NULL) {
@@ -647,7 +697,7 @@ yt_attach(struct yt_load *ld, struct ynode *n)
 		top->key = n;
 		return 0;
 	}
-	yt_append(top->node, top->key, n);
+	yt_append(ld->tree, top->node, top->key, n);
 	top->key = NULL;
 	return 0;
 }

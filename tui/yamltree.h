@@ -74,8 +74,8 @@ struct ynode *yamltree_mapping_new(struct yamltree *,
     const struct cfg_mark *);
 /* Sets key to value in map: replaces the value of an equal key (keeping its
  * place and its key node), else appends. */
-void yamltree_map_set(struct ynode *map, struct ynode *key,
-    struct ynode *value);
+void yamltree_map_set(struct yamltree *, struct ynode *map,
+    struct ynode *key, struct ynode *value);
 /* A new mapping: base's pairs, then over's (except the key skip, when not
  * NULL) replacing equal keys in place or appended. Both must have unique
  * keys. O((n + m) log n). */
