@@ -56,7 +56,7 @@ static void
 build(const char *db, int hosts, long steps)
 {
 	struct store *s;
-	struct store_task_new tn = { "render-bench", NULL, NULL, NULL };
+	struct store_task_new tn = { .name = "render-bench" };
 	struct store_attempt_new an = { 0 };
 	struct store_host_new *hn;
 	int64_t task, attempt, *ids;
