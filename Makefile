@@ -122,16 +122,17 @@ unit: $(BUILD)/unit-tests $(BUILD)/rsession-probe $(BUILD)/logtail-probe
 test: deps all unit agents
 	@DROVER_SRC=$(CURDIR) BUILD=$(BUILD) tests/run.sh
 
-# Each benchmark once, its output kept in $(BUILD)/bench/NAME.log; then one
-# table of the key figures and ratios (bench/summary.sh).
+# Each benchmark once, its output kept in $(BUILD)/bench/NAME.log (and its
+# exit status in NAME.rc); then one table of the key figures and ratios
+# (bench/summary.sh), which fails when a benchmark did.
 BENCH_LOG := $(BUILD)/bench
 bench: deps all $(BUILD)/bench-ingest $(BUILD)/bench-render
 	@mkdir -p $(BENCH_LOG)
-	bench/agent_overhead.sh 2>&1 | tee $(BENCH_LOG)/agent_overhead.log
-	bench/fanout.sh 2>&1 | tee $(BENCH_LOG)/fanout.log
-	BUILD=$(BUILD) bench/ingest.sh 2>&1 | tee $(BENCH_LOG)/ingest.log
-	BUILD=$(BUILD) bench/latency.sh 2>&1 | tee $(BENCH_LOG)/latency.log
-	BUILD=$(BUILD) bench/render.sh 2>&1 | tee $(BENCH_LOG)/render.log
+	@for b in agent_overhead fanout ingest latency render; do \
+		echo "== bench/$$b.sh"; \
+		{ BUILD=$(BUILD) bench/$$b.sh 2>&1; echo $$? > $(BENCH_LOG)/$$b.rc; } | \
+		    tee $(BENCH_LOG)/$$b.log; \
+	done
 	@bench/summary.sh $(BENCH_LOG)
 
 # The local hosts of the demo get the agent built for this machine.

@@ -54,7 +54,9 @@ rc=$?
 # again (by drover, which then leaves it: nothing follows it), one ssh
 # tail -F per host reading the lines as they are written.
 "$DROVER" launch --db "$D/peer.db" --set task.name=latencypeer "$D/task.yaml" > /dev/null 2> "$D/peer-launch.err"
-python3 - "$RIG_SSH_CONFIG" "$RUNS/latencypeer/1" "$D/peer.txt" $((SECS + 5)) $(cat "$RIG_DIR/hosts") <<'EOF'
+# (run directories are BASE/TASK-ID/ATTEMPT/HOST)
+peer_runs=$(ls -d "$RUNS"/latencypeer-*/1 2>/dev/null | head -n 1)
+python3 - "$RIG_SSH_CONFIG" "${peer_runs:-$RUNS/latencypeer-?/1}" "$D/peer.txt" $((SECS + 5)) $(cat "$RIG_DIR/hosts") <<'EOF'
 import json, os, selectors, subprocess, sys, time
 cfg, runs, out, secs = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 sel = selectors.DefaultSelector()

@@ -196,6 +196,13 @@ main(int argc, char **argv)
 	nframes = argc > 4 ? atoi(argv[4]) : 200;
 	if (access(db, F_OK) != 0)
 		build(db, hosts, steps);
+	else {
+		/* a store kept from an older drover: the schema upgrade
+		 * (only a writer does it), then the read-only console */
+		if (store_open(db, STORE_RDWR, &s, &cause) != 0)
+			die(db, cause);
+		store_close(s);
+	}
 	raw_ms = raw_scan(db, &rows);
 	if (store_open(db, STORE_RDONLY, &s, &cause) != 0)
 		die(db, cause);

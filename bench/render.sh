@@ -22,7 +22,12 @@ if [ ! -x "$BIN" ]; then
 fi
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "machine: $(nproc) x ${cpu:-unknown CPU}, $(uname -sr), ncurses $(ncursesw6-config --version 2>/dev/null || echo ?)"
-"$BIN" "$DB" "$HOSTS" "$STEPS" "$FRAMES" 2>&1 | grep -v 'schema upgraded'
+st=$(mktemp)
+{ "$BIN" "$DB" "$HOSTS" "$STEPS" "$FRAMES" 2>&1; echo $? > "$st"; } |
+    grep -v 'schema upgraded'
+rc=$(cat "$st")
+rm -f "$st"
+[ "$rc" = 0 ] || echo "bench-render failed: exit $rc"
 
 # Idle: the console itself in a 120x40 tmux, on the same store, once its
 # history has loaded; CPU over 30 s from /proc (goal <= 0.5% of a core).
@@ -46,3 +51,4 @@ if command -v tmux > /dev/null; then
 	idle 5 "idle, charts view"
 	tmux -L "$S" kill-server
 fi
+exit "$rc"

@@ -2,8 +2,11 @@
 # summary.sh LOGDIR - the end of `make bench`: one table of the key figures
 # and ratios of every benchmark, from the logs each wrote in LOGDIR
 # (NAME.log, as the Makefile tees them). A benchmark that printed nothing
-# it is known by shows as "no figures (see LOGDIR/NAME.log)".
+# it is known by shows as "no figures (see LOGDIR/NAME.log)"; one that
+# exited non-zero (NAME.rc) or measured nothing for a row ("no data") is
+# named at the end, and the exit status is then 1.
 d=${1:?usage: bench/summary.sh LOGDIR}
+failed=""
 
 row() {	# row BENCH LOG SED-SCRIPT: the lines the script keeps
 	if [ -s "$d/$2.log" ]; then
@@ -12,6 +15,10 @@ row() {	# row BENCH LOG SED-SCRIPT: the lines the script keeps
 		out=""
 	fi
 	[ -n "$out" ] || out="no figures (see $d/$2.log)"
+	case "$out" in *"no figures"* | *"no data"*) failed="$failed $2" ;; esac
+	if [ -s "$d/$2.rc" ] && [ "$(cat "$d/$2.rc")" != 0 ]; then
+		failed="$failed $2(exit $(cat "$d/$2.rc"))"
+	fi
 	echo "$out" | while IFS= read -r l; do
 		printf '%-15s %s\n' "$1" "$l"
 	done
@@ -31,7 +38,8 @@ row fanout fanout '
 	/^ *[0-9][0-9]* [0-9.]* /p
 	/^memory:/p'
 row ingest ingest '
-	/events\/s/p
+	/^store:/p
+	/^raw limit:/p
 	/^ratio to the raw limit/p
 	/^goal/p'
 row latency latency '
@@ -43,3 +51,7 @@ row render render '
 	/^load:/p
 	/^peak rss/p
 	/% of a core/p'
+if [ -n "$failed" ]; then
+	echo "FAILED:$failed (see $d/NAME.log)"
+	exit 1
+fi
