@@ -47,6 +47,7 @@ struct parser {
 	parse_emit_fn emit;	/* valid inside feed and finish */
 	void *arg;
 	uint64_t off;		/* of the segment being fed, or the last one */
+	uint64_t seg_hold;	/* what was held before it, UINT64_MAX: none */
 
 	struct buf line;	/* cleaned copy of the current segment */
 
@@ -298,6 +299,7 @@ parser_new(const char *format, const json_t *opts, char **cause)
 	p = xcalloc(1, sizeof *p);
 	p->winner = -1;
 	p->mirror = MIRROR_ERRORS;
+	p->seg_hold = UINT64_MAX;
 	buf_init(&p->line);
 	buf_init(&p->tb);
 
@@ -418,6 +420,8 @@ parse_hold_off(const struct parser *p, uint64_t off)
 	uint64_t h;
 	int i;
 
+	if (p->seg_hold < off)
+		off = p->seg_hold;
 	if (p->tb_open && p->tb_off < off)
 		off = p->tb_off;
 	for (i = 0; i < p->ncand; i++) {
@@ -430,6 +434,21 @@ parse_hold_off(const struct parser *p, uint64_t off)
 			off = h;
 	}
 	return off;
+}
+
+/*
+ * A segment is read in the light of what the parser held before it: an
+ * open traceback takes a metric line as its exception line, a pending
+ * step decides whether a redraw emits. What the segment's events send a
+ * restarted reader back to must rebuild that too, even where the segment
+ * released it (the traceback closed), or the reader would take the same
+ * bytes for another event.
+ */
+static void
+parse_hold_begin(struct parser *p)
+{
+	p->seg_hold = UINT64_MAX;
+	p->seg_hold = parse_hold_off(p, p->off);
 }
 
 void
@@ -1136,6 +1155,7 @@ parser_feed(struct parser *p, const char *seg, size_t len, char term,
 	p->emit = emit;
 	p->arg = arg;
 	p->off = off;
+	parse_hold_begin(p);
 	parse_clean(p, seg, len);
 	if (p->line.len == 0)
 		goto out;
@@ -1156,6 +1176,7 @@ parser_feed(struct parser *p, const char *seg, size_t len, char term,
 		parse_plain(p, rest, strlen(rest));
 out:
 	parse_drop_losers(p);
+	p->seg_hold = UINT64_MAX;
 	p->emit = NULL;
 	p->arg = NULL;
 }
@@ -1167,6 +1188,7 @@ parser_finish(struct parser *p, parse_emit_fn emit, void *arg)
 
 	p->emit = emit;
 	p->arg = arg;
+	parse_hold_begin(p);
 	parse_tb_close(p);
 	for (i = 0; i < p->ncand; i++) {
 		if (p->winner >= 0 && p->winner != i)
@@ -1176,6 +1198,7 @@ parser_finish(struct parser *p, parse_emit_fn emit, void *arg)
 			    &p->cand[i].out);
 	}
 	parse_drop_losers(p);
+	p->seg_hold = UINT64_MAX;
 	p->emit = NULL;
 	p->arg = NULL;
 }

@@ -931,6 +931,10 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		{ "regex", REGEX_OPTS, "logs/regex.log" },
 		{ "auto", "{\"mirror\":\"all\"}", "logs/kohya.log" },
 		{ "auto", "{\"mirror\":\"errors\"}", "logs/diffusers.log" },
+		/* a metric line ends a traceback as its exception line: a
+		 * restart after the traceback read it as a metric (found by
+		 * tests/fuzz/parse.c) */
+		{ "jsonl", NULL, "logs/jsonl_traceback_then_metric.log" },
 	};
 	struct rec full, r;
 	struct parser *p;
