@@ -48,6 +48,8 @@ struct parser {
 	void *arg;
 	uint64_t off;		/* of the segment being fed, or the last one */
 	uint64_t seg_hold;	/* what was held before it, UINT64_MAX: none */
+	uint64_t detect_off;	/* auto: where the text that picked the
+				   format starts, UINT64_MAX until then */
 
 	struct buf line;	/* cleaned copy of the current segment */
 
@@ -300,6 +302,7 @@ parser_new(const char *format, const json_t *opts, char **cause)
 	p->winner = -1;
 	p->mirror = MIRROR_ERRORS;
 	p->seg_hold = UINT64_MAX;
+	p->detect_off = UINT64_MAX;
 	buf_init(&p->line);
 	buf_init(&p->tb);
 
@@ -422,6 +425,8 @@ parse_hold_off(const struct parser *p, uint64_t off)
 
 	if (p->seg_hold < off)
 		off = p->seg_hold;
+	if (p->detect_off < off)
+		off = p->detect_off;
 	if (p->tb_open && p->tb_off < off)
 		off = p->tb_off;
 	for (i = 0; i < p->ncand; i++) {
@@ -464,9 +469,17 @@ parse_out_metric_since(struct parse_out *out, const struct metric *m,
 	struct parser *p = out->p;
 	struct parse_event ev;
 
-	if (p->winner < 0)
+	if (p->winner < 0) {
+		/*
+		 * auto: which format won is held state too, that no later
+		 * event carries. A restarted reader picks it again from the
+		 * text that picked it (other formats' lines after it are
+		 * ordinary lines only once it has won).
+		 */
 		p->winner = out->cand;
-	else if (p->winner != out->cand)
+		p->detect_off = parse_hold_off(p, since < p->off ? since :
+		    p->off);
+	} else if (p->winner != out->cand)
 		return;
 	if (m->step < 0)
 		return;

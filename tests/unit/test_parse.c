@@ -935,6 +935,10 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		 * restart after the traceback read it as a metric (found by
 		 * tests/fuzz/parse.c) */
 		{ "jsonl", NULL, "logs/jsonl_traceback_then_metric.log" },
+		/* auto picked diffusers; a restart read a mindone line before
+		 * the held step left and picked mindone (found by
+		 * tests/fuzz/parse.c) */
+		{ "auto", NULL, "logs/auto_diffusers_then_mindone_line.log" },
 	};
 	struct rec full, r;
 	struct parser *p;
