@@ -939,6 +939,10 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		 * the held step left and picked mindone (found by
 		 * tests/fuzz/parse.c) */
 		{ "auto", NULL, "logs/auto_diffusers_then_mindone_line.log" },
+		/* the steps per epoch learnt from the TimeMonitor line, then
+		 * a checkpoint: a restart there did not know them, no step
+		 * spooled carried them yet */
+		{ "mindspore", NULL, "logs/mindspore_ckpt_at_epoch_end.log" },
 	};
 	struct rec full, r;
 	struct parser *p;
