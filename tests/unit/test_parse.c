@@ -943,6 +943,10 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		 * a checkpoint: a restart there did not know them, no step
 		 * spooled carried them yet */
 		{ "mindspore", NULL, "logs/mindspore_ckpt_at_epoch_end.log" },
+		/* a restart seeds the total drawn by the last step spooled:
+		 * a bar that draws none went on with it only then (found by
+		 * tests/fuzz/parse.c) */
+		{ "diffusers", NULL, "logs/diffusers_total_then_no_total.log" },
 	};
 	struct rec full, r;
 	struct parser *p;
@@ -1069,9 +1073,12 @@ TEST(parse_tqdm_rates_and_postfix_forms)
 	CHECK_DBL(r.m[1].loss, 0.0852, 1e-15);
 	CHECK_DBL(r.m[1].step_time_ms, 80, 1e-9);
 	CHECK_DBL(extra(&r.m[1], "grad_norm"), 0.3, 1e-15);
-	/* step 3 was only drawn with ?it/s; step 4 has no total */
+	/* step 3 was only drawn with ?it/s; step 4's bar draws no total
+	 * and keeps the one drawn before, as a restarted agent does (it
+	 * seeds the total from the last step spooled) */
 	CHECK_INT(r.m[2].step, 4);
-	CHECK(!(r.m[2].has & METRIC_HAS_TOTAL));
+	CHECK(r.m[2].has & METRIC_HAS_TOTAL);
+	CHECK_INT(r.m[2].total_steps, 10);
 	CHECK_DBL(r.m[2].step_time_ms, 1000 / 1.10, 1e-9);
 	parser_free(p);
 	rec_free(&r);
