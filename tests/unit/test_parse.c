@@ -947,6 +947,18 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		 * a bar that draws none went on with it only then (found by
 		 * tests/fuzz/parse.c) */
 		{ "diffusers", NULL, "logs/diffusers_total_then_no_total.log" },
+		/* the epoch line, then an error line before the first step:
+		 * a restart at the error lost the epoch and total (found by
+		 * tests/fuzz/parse.c) */
+		{ "regex", REGEX_OPTS, "logs/regex_epoch_then_error.log" },
+		/* a step line sets the total itself: a restart seeded it for
+		 * the steps after, which did not carry it */
+		{ "regex", "{\"patterns\":["
+		    "{\"regex\":\"^step ([0-9]+)/([0-9]+) loss ([^ ]+)\","
+		    "\"fields\":[\"step\",\"total_steps\",\"loss\"]},"
+		    "{\"regex\":\"^step ([0-9]+) loss ([^ ]+)\","
+		    "\"fields\":[\"step\",\"loss\"]}]}",
+		    "logs/regex_step_draws_total.log" },
 	};
 	struct rec full, r;
 	struct parser *p;
