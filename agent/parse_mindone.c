@@ -254,12 +254,17 @@ ms_learn(struct mindspore *ms, int64_t spe, uint64_t off)
 	ms->spe_carried = 0;
 }
 
-/* Turns an in-epoch step into a global one and emits it. */
+/*
+ * Turns an in-epoch step into a global one and emits it; a global step
+ * past INT64_MAX (a garbled epoch) is none.
+ */
 static void
 ms_emit(struct mindspore *ms, struct parse_out *out, struct metric *m)
 {
 	int64_t sie = m->step;
 
+	if (m->epoch > 1 && ms->spe > (INT64_MAX - sie) / (m->epoch - 1))
+		return;
 	if (m->epoch > 1)
 		m->step = (m->epoch - 1) * ms->spe + sie;
 	parse_out_metric(out, m);
@@ -499,7 +504,8 @@ ms_seed(void *arg, const struct metric *last)
 	if (!(last->has & METRIC_HAS_EPOCH) || last->epoch <= 1)
 		return;
 	for (i = 0; i < last->nextra; i++) {
-		if (strcmp(last->extra[i].name, "step_in_epoch") != 0)
+		if (strcmp(last->extra[i].name, "step_in_epoch") != 0 ||
+		    !(last->extra[i].value >= 0 && last->extra[i].value < 9e18))
 			continue;
 		sie = (int64_t)last->extra[i].value;
 		if (last->step > sie &&

@@ -500,6 +500,30 @@ TEST(parse_mindspore_resumed_mid_run)
 	rec_free(&r);
 }
 
+TEST(parse_mindspore_garbled_epoch_is_no_step)
+{
+	struct rec r;
+	struct parser *p;
+
+	/*
+	 * 4 steps per epoch: epoch 2^62 + 2 puts the step past INT64_MAX
+	 * (found by tests/fuzz/parse.c, a signed overflow); it wrapped
+	 * round to step 5 a second time.
+	 */
+	rec_init(&r);
+	p = mk("mindspore", NULL);
+	run_str(p, "epoch: 1 step: 1, loss is 0.5\n"
+	    "epoch: 1 step: 2, loss is 0.4\n"
+	    "epoch: 1 step: 3, loss is 0.3\n"
+	    "epoch: 1 step: 4, loss is 0.2\n"
+	    "epoch: 2 step: 1, loss is 0.1\n"
+	    "epoch: 4611686018427387906 step: 1, loss is 0.1\n", &r);
+	REQUIRE(r.nm == 5);
+	CHECK_INT(r.m[4].step, 5);
+	parser_free(p);
+	rec_free(&r);
+}
+
 TEST(parse_mindspore_mindone_callback)
 {
 	struct rec r;
