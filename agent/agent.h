@@ -67,8 +67,9 @@ struct parse_event {
 	 * parser_finish, the last segment fed); nondecreasing. */
 	uint64_t off;
 	/* Where a restarted reader must start again to rebuild what the
-	 * parser held at this event (a pending step, an open traceback);
-	 * <= off. */
+	 * parser held at this event or when the segment that made it leave
+	 * arrived (a pending step, an open traceback, what auto picked its
+	 * format from); <= off. */
 	uint64_t resume_off;
 	const struct metric *metric;	/* PARSE_METRIC */
 	const char *path;		/* PARSE_CKPT */

@@ -47,6 +47,9 @@ struct parser {
 	parse_emit_fn emit;	/* valid inside feed and finish */
 	void *arg;
 	uint64_t off;		/* of the segment being fed, or the last one */
+	uint64_t seg_hold;	/* what was held before it, UINT64_MAX: none */
+	uint64_t detect_off;	/* auto: where the text that picked the
+				   format starts, UINT64_MAX until then */
 
 	struct buf line;	/* cleaned copy of the current segment */
 
@@ -298,6 +301,8 @@ parser_new(const char *format, const json_t *opts, char **cause)
 	p = xcalloc(1, sizeof *p);
 	p->winner = -1;
 	p->mirror = MIRROR_ERRORS;
+	p->seg_hold = UINT64_MAX;
+	p->detect_off = UINT64_MAX;
 	buf_init(&p->line);
 	buf_init(&p->tb);
 
@@ -418,6 +423,10 @@ parse_hold_off(const struct parser *p, uint64_t off)
 	uint64_t h;
 	int i;
 
+	if (p->seg_hold < off)
+		off = p->seg_hold;
+	if (p->detect_off < off)
+		off = p->detect_off;
 	if (p->tb_open && p->tb_off < off)
 		off = p->tb_off;
 	for (i = 0; i < p->ncand; i++) {
@@ -430,6 +439,21 @@ parse_hold_off(const struct parser *p, uint64_t off)
 			off = h;
 	}
 	return off;
+}
+
+/*
+ * A segment is read in the light of what the parser held before it: an
+ * open traceback takes a metric line as its exception line, a pending
+ * step decides whether a redraw emits. What the segment's events send a
+ * restarted reader back to must rebuild that too, even where the segment
+ * released it (the traceback closed), or the reader would take the same
+ * bytes for another event.
+ */
+static void
+parse_hold_begin(struct parser *p)
+{
+	p->seg_hold = UINT64_MAX;
+	p->seg_hold = parse_hold_off(p, p->off);
 }
 
 void
@@ -445,9 +469,17 @@ parse_out_metric_since(struct parse_out *out, const struct metric *m,
 	struct parser *p = out->p;
 	struct parse_event ev;
 
-	if (p->winner < 0)
+	if (p->winner < 0) {
+		/*
+		 * auto: which format won is held state too, that no later
+		 * event carries. A restarted reader picks it again from the
+		 * text that picked it (other formats' lines after it are
+		 * ordinary lines only once it has won).
+		 */
 		p->winner = out->cand;
-	else if (p->winner != out->cand)
+		p->detect_off = parse_hold_off(p, since < p->off ? since :
+		    p->off);
+	} else if (p->winner != out->cand)
 		return;
 	if (m->step < 0)
 		return;
@@ -1136,6 +1168,7 @@ parser_feed(struct parser *p, const char *seg, size_t len, char term,
 	p->emit = emit;
 	p->arg = arg;
 	p->off = off;
+	parse_hold_begin(p);
 	parse_clean(p, seg, len);
 	if (p->line.len == 0)
 		goto out;
@@ -1156,6 +1189,7 @@ parser_feed(struct parser *p, const char *seg, size_t len, char term,
 		parse_plain(p, rest, strlen(rest));
 out:
 	parse_drop_losers(p);
+	p->seg_hold = UINT64_MAX;
 	p->emit = NULL;
 	p->arg = NULL;
 }
@@ -1167,6 +1201,7 @@ parser_finish(struct parser *p, parse_emit_fn emit, void *arg)
 
 	p->emit = emit;
 	p->arg = arg;
+	parse_hold_begin(p);
 	parse_tb_close(p);
 	for (i = 0; i < p->ncand; i++) {
 		if (p->winner >= 0 && p->winner != i)
@@ -1176,6 +1211,7 @@ parser_finish(struct parser *p, parse_emit_fn emit, void *arg)
 			    &p->cand[i].out);
 	}
 	parse_drop_losers(p);
+	p->seg_hold = UINT64_MAX;
 	p->emit = NULL;
 	p->arg = NULL;
 }

@@ -33,6 +33,9 @@ struct mindspore {
 	int64_t spe;		/* steps per epoch, 0 until known */
 	int64_t cur_epoch;	/* of the last LossMonitor line, 0: none */
 	int64_t cur_max;	/* highest in-epoch step seen in cur_epoch */
+	uint64_t max_off;	/* the line cur_max came from */
+	uint64_t spe_off;	/* the text spe was learnt from */
+	int spe_carried;	/* the last step emitted gives spe (ms_seed) */
 
 	int has_pend;		/* the LossMonitor step that waits */
 	struct metric pend;	/* its step is the step within the epoch */
@@ -224,6 +227,7 @@ ms_create(const json_t *opts, char **cause)
 
 	ms = xcalloc(1, sizeof *ms);
 	metric_clear(&ms->pend);
+	ms->spe_off = UINT64_MAX;
 	return ms;
 }
 
@@ -238,15 +242,33 @@ ms_destroy(void *arg)
 	free(ms);
 }
 
-/* Turns an in-epoch step into a global one and emits it. */
+/*
+ * The steps per epoch, learnt from the text at off. Until a step emitted
+ * carries them (ms_seed), a restarted agent must read that text again.
+ */
+static void
+ms_learn(struct mindspore *ms, int64_t spe, uint64_t off)
+{
+	ms->spe = spe;
+	ms->spe_off = off;
+	ms->spe_carried = 0;
+}
+
+/*
+ * Turns an in-epoch step into a global one and emits it; a global step
+ * past INT64_MAX (a garbled epoch) is none.
+ */
 static void
 ms_emit(struct mindspore *ms, struct parse_out *out, struct metric *m)
 {
 	int64_t sie = m->step;
 
+	if (m->epoch > 1 && ms->spe > (INT64_MAX - sie) / (m->epoch - 1))
+		return;
 	if (m->epoch > 1)
 		m->step = (m->epoch - 1) * ms->spe + sie;
 	parse_out_metric(out, m);
+	ms->spe_carried = m->epoch > 1;
 	m->step = sie;
 }
 
@@ -262,6 +284,16 @@ ms_flush_held(struct mindspore *ms, struct parse_out *out)
 	ms->nheld = 0;
 }
 
+/* No better source: the highest in-epoch step seen, from its line. */
+static void
+ms_guess(struct mindspore *ms)
+{
+	if (ms->cur_max > 0)
+		ms_learn(ms, ms->cur_max, ms->max_off);
+	else
+		ms_learn(ms, 1, ms->hold_off);
+}
+
 /* A finished step: out now, or held until the steps per epoch are known. */
 static void
 ms_release(struct mindspore *ms, struct parse_out *out, struct metric *st)
@@ -273,7 +305,7 @@ ms_release(struct mindspore *ms, struct parse_out *out, struct metric *st)
 	}
 	if (ms->nheld == MS_MAX_HELD) {
 		/* Best guess rather than unbounded memory. */
-		ms->spe = ms->cur_max > 0 ? ms->cur_max : 1;
+		ms_guess(ms);
 		ms_flush_held(ms, out);
 		ms_emit(ms, out, st);
 		return;
@@ -297,17 +329,20 @@ ms_release_pend(struct mindspore *ms, struct parse_out *out)
 
 /* Tracks epochs to learn the steps per epoch when one ends. */
 static void
-ms_track(struct mindspore *ms, int64_t epoch, int64_t sie)
+ms_track(struct mindspore *ms, struct parse_out *out, int64_t epoch,
+    int64_t sie)
 {
 	if (ms->cur_epoch != 0 && epoch == ms->cur_epoch + 1 && ms->spe == 0 &&
 	    ms->cur_max > 0)
-		ms->spe = ms->cur_max;
+		ms_learn(ms, ms->cur_max, ms->max_off);
 	if (epoch != ms->cur_epoch) {
 		ms->cur_epoch = epoch;
 		ms->cur_max = 0;
 	}
-	if (sie > ms->cur_max)
+	if (sie > ms->cur_max) {
 		ms->cur_max = sie;
+		ms->max_off = parse_out_offset(out);
+	}
 }
 
 /* "epoch: 1 step: 2, loss is 0.11218587" */
@@ -329,7 +364,7 @@ ms_loss_monitor(struct mindspore *ms, struct parse_out *out, const char *s)
 	if ((p = parse_skip_prefix(e, ", loss is ")) == NULL ||
 	    parse_number(p, &e, &loss) != 0)
 		return 0;
-	ms_track(ms, epoch, sie);
+	ms_track(ms, out, epoch, sie);
 	ms_release_pend(ms, out);
 	ms_flush_held(ms, out);
 	metric_clear(&ms->pend);
@@ -359,10 +394,12 @@ ms_time_monitor(struct mindspore *ms, struct parse_out *out, const char *s)
 	    parse_number(p + 15, &e, &step_ms) != 0)
 		return 0;
 	if (ms->spe == 0 && step_ms > 0 && epoch_ms > 0 &&
-	    isfinite(epoch_ms / step_ms) && epoch_ms / step_ms < 1e12)
-		ms->spe = llround(epoch_ms / step_ms);
+	    isfinite(epoch_ms / step_ms) && epoch_ms / step_ms < 1e12 &&
+	    llround(epoch_ms / step_ms) != 0)
+		ms_learn(ms, llround(epoch_ms / step_ms),
+		    parse_out_offset(out));
 	if (ms->spe == 0 && ms->cur_max > 0 && ms->nheld > 0)
-		ms->spe = ms->cur_max;
+		ms_learn(ms, ms->cur_max, ms->max_off);
 	if (ms->has_pend) {
 		ms->pend.step_time_ms = step_ms;
 		ms->pend.has |= METRIC_HAS_STEP_TIME;
@@ -428,6 +465,8 @@ ms_callback(struct mindspore *ms, struct parse_out *out, const char *s)
 	(void)metric_set_extra(&m, "step_in_epoch", 13, (double)sie);
 	ms_release_pend(ms, out);
 	parse_out_metric(out, &m);
+	/* Its step is the global_step printed, not one ms_seed reads. */
+	ms->spe_carried = 0;
 	return 1;
 }
 
@@ -449,7 +488,7 @@ ms_finish(void *arg, struct parse_out *out)
 
 	if (ms->spe == 0 && (ms->nheld > 0 || (ms->has_pend &&
 	    ms->pend.epoch > 1)))
-		ms->spe = ms->cur_max > 0 ? ms->cur_max : 1;
+		ms_guess(ms);
 	ms_flush_held(ms, out);
 	ms_release_pend(ms, out);
 }
@@ -465,12 +504,15 @@ ms_seed(void *arg, const struct metric *last)
 	if (!(last->has & METRIC_HAS_EPOCH) || last->epoch <= 1)
 		return;
 	for (i = 0; i < last->nextra; i++) {
-		if (strcmp(last->extra[i].name, "step_in_epoch") != 0)
+		if (strcmp(last->extra[i].name, "step_in_epoch") != 0 ||
+		    !(last->extra[i].value >= 0 && last->extra[i].value < 9e18))
 			continue;
 		sie = (int64_t)last->extra[i].value;
 		if (last->step > sie &&
-		    (last->step - sie) % (last->epoch - 1) == 0)
+		    (last->step - sie) % (last->epoch - 1) == 0) {
 			ms->spe = (last->step - sie) / (last->epoch - 1);
+			ms->spe_carried = 1;
+		}
 	}
 }
 
@@ -478,8 +520,16 @@ static uint64_t
 ms_holds_since(void *arg)
 {
 	struct mindspore *ms = arg;
+	uint64_t off = ms->has_pend || ms->nheld > 0 ? ms->hold_off :
+	    UINT64_MAX;
 
-	return ms->has_pend || ms->nheld > 0 ? ms->hold_off : UINT64_MAX;
+	/* What the steps per epoch are, or will be learnt from, is held
+	 * until a step emitted carries them for ms_seed. */
+	if (ms->spe == 0 && ms->cur_max > 0 && ms->max_off < off)
+		off = ms->max_off;
+	if (ms->spe != 0 && !ms->spe_carried && ms->spe_off < off)
+		off = ms->spe_off;
+	return off;
 }
 
 const struct parser_ops parse_mindspore_ops = {

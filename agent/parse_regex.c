@@ -4,7 +4,9 @@
  * capture group k fills fields[k-1] (step, total_steps, epoch, loss, lr,
  * step_time_ms, samples_per_s, any other name for an extra, "" to skip a
  * group). A match with a step makes a metric; a match without one sets
- * sticky values (an epoch line, a total line) that later metrics carry.
+ * sticky values (an epoch line, a total line) that later metrics carry,
+ * as they carry the values a step's line gave those fields (total_steps,
+ * epoch and the fields of patterns without a step).
  */
 #include "agent.h"
 #include "parse_impl.h"
@@ -32,6 +34,8 @@ struct regex_fmt {
 	struct regex_pat *pat;
 	size_t npat;
 	struct metric sticky;	/* values from matches without a step */
+	uint64_t sticky_off;	/* first line that changed them since the
+				   last metric, UINT64_MAX if none */
 };
 
 /*
@@ -255,6 +259,7 @@ regex_create(const json_t *opts, char **cause)
 	}
 	r = xcalloc(1, sizeof *r);
 	metric_clear(&r->sticky);
+	r->sticky_off = UINT64_MAX;
 	r->pat = xcalloc(json_array_size(pats), sizeof *r->pat);
 	json_array_foreach(pats, i, pj) {
 		r->npat++;
@@ -351,6 +356,60 @@ regex_apply(const struct regex_pat *rp, const char *s,
 	}
 }
 
+/* Total, epoch, and what patterns without a step set. */
+static int
+regex_is_sticky(const struct regex_fmt *r, const char *name)
+{
+	size_t i, k;
+
+	if (strcmp(name, "total_steps") == 0 || strcmp(name, "epoch") == 0)
+		return 1;
+	for (i = 0; i < r->npat; i++) {
+		if (r->pat[i].has_step)
+			continue;
+		for (k = 0; k < r->pat[i].nfields; k++) {
+			if (strcmp(r->pat[i].fields[k], name) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The sticky fields m has stay. A restarted agent seeds them from the
+ * last step spooled (regex_seed): after a step they must be what it
+ * carried, also where its own line set them.
+ */
+static void
+regex_keep(struct regex_fmt *r, const struct metric *m)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} nums[] = {
+		{ "total_steps", METRIC_HAS_TOTAL },
+		{ "epoch", METRIC_HAS_EPOCH },
+		{ "loss", METRIC_HAS_LOSS },
+		{ "lr", METRIC_HAS_LR },
+		{ "step_time_ms", METRIC_HAS_STEP_TIME },
+		{ "samples_per_s", METRIC_HAS_SAMPLES },
+	};
+	struct metric k = *m;
+	size_t i;
+	int j;
+
+	for (i = 0; i < nitems(nums); i++) {
+		if (!regex_is_sticky(r, nums[i].name))
+			k.has &= ~nums[i].bit;
+	}
+	k.nextra = 0;
+	for (j = 0; j < m->nextra; j++) {
+		if (regex_is_sticky(r, m->extra[j].name))
+			k.extra[k.nextra++] = m->extra[j];
+	}
+	regex_merge(&r->sticky, &k);
+}
+
 static size_t
 regex_line(void *arg, struct parse_out *out, const char *s, size_t len)
 {
@@ -367,9 +426,13 @@ regex_line(void *arg, struct parse_out *out, const char *s, size_t len)
 			continue;
 		metric_clear(&m);
 		regex_apply(rp, s, rm, &m);
-		if (!rp->has_step)
+		if (!rp->has_step) {
 			regex_merge(&r->sticky, &m);
-		else if (!have && m.step >= 0) {
+			/* No step spooled carries it yet: a restarted agent
+			 * reads this line again. */
+			if (r->sticky_off == UINT64_MAX)
+				r->sticky_off = parse_out_offset(out);
+		} else if (!have && m.step >= 0) {
 			found = m;
 			have = 1;
 		}
@@ -381,22 +444,23 @@ regex_line(void *arg, struct parse_out *out, const char *s, size_t len)
 	regex_merge(&m, &found);
 	m.step = found.step;
 	parse_out_metric(out, &m);
+	regex_keep(r, &m);
+	r->sticky_off = UINT64_MAX;
 	return len;
 }
 
 static void
 regex_seed(void *arg, const struct metric *last)
 {
+	regex_keep(arg, last);
+}
+
+static uint64_t
+regex_holds_since(void *arg)
+{
 	struct regex_fmt *r = arg;
 
-	if (last->has & METRIC_HAS_TOTAL) {
-		r->sticky.total_steps = last->total_steps;
-		r->sticky.has |= METRIC_HAS_TOTAL;
-	}
-	if (last->has & METRIC_HAS_EPOCH) {
-		r->sticky.epoch = last->epoch;
-		r->sticky.has |= METRIC_HAS_EPOCH;
-	}
+	return r->sticky_off;
 }
 
 const struct parser_ops parse_regex_ops = {
@@ -406,4 +470,5 @@ const struct parser_ops parse_regex_ops = {
 	.line = regex_line,
 	.finish = NULL,
 	.seed = regex_seed,
+	.holds_since = regex_holds_since,
 };

@@ -8,7 +8,7 @@
  * a step is emitted only when the counter moves on (or at the end of the
  * stream), with the last values drawn under its number. Bars with another
  * desc (caching latents, validation) are recognised and swallowed. Header
- * lines give the total and kohya's "epoch e/E" lines the epoch.
+ * lines and the bar give the total, kohya's "epoch e/E" lines the epoch.
  */
 #include "agent.h"
 #include "parse_impl.h"
@@ -23,7 +23,7 @@ struct tqdm {
 	char *desc;			/* the bar to follow */
 	const char *const *loss_keys;	/* postfix keys that are the loss */
 
-	int has_total;			/* from a header line */
+	int has_total;			/* from a header line or a bar */
 	int64_t total;
 	int has_epoch;			/* from "epoch e/E" */
 	int64_t epoch;
@@ -34,8 +34,9 @@ struct tqdm {
 	uint64_t pend_off;		/* first redraw of the pending step */
 	uint64_t pend_since;		/* first header line after its last
 					   redraw, UINT64_MAX if none */
-	uint64_t sticky_off;		/* first header line no emitted step
-					   carries yet, UINT64_MAX if none */
+	uint64_t sticky_off;		/* first header line (or new total
+					   drawn) no emitted step carries
+					   yet, UINT64_MAX if none */
 };
 
 /* One parsed redraw; pointers into the segment. */
@@ -255,6 +256,15 @@ tqdm_postfix(struct tqdm *t, const char *s, size_t len)
 	}
 }
 
+static void
+tqdm_sticky_changed(struct tqdm *t, struct parse_out *out)
+{
+	if (t->has_pend && t->pend_since == UINT64_MAX)
+		t->pend_since = parse_out_offset(out);
+	if (t->sticky_off == UINT64_MAX)
+		t->sticky_off = parse_out_offset(out);
+}
+
 /*
  * A counter only ever drawn with "?it/s" is where the bar started (0, or
  * the step a resumed run starts from), not a step this run made: tqdm
@@ -282,6 +292,16 @@ tqdm_redraw(struct tqdm *t, struct parse_out *out,
 
 	if (t->has_pend && bar->n != m->step)
 		tqdm_emit(t, out);
+	/*
+	 * A total drawn is the run's total, as a header's is: a later bar
+	 * without one takes it, and so does a restarted agent, which seeds
+	 * it from the last step spooled (tqdm_seed).
+	 */
+	if (bar->total >= 0 && (!t->has_total || bar->total != t->total)) {
+		tqdm_sticky_changed(t, out);
+		t->total = bar->total;
+		t->has_total = 1;
+	}
 	if (bar->n == 0)
 		return;
 	t->pend_since = UINT64_MAX;
@@ -291,10 +311,7 @@ tqdm_redraw(struct tqdm *t, struct parse_out *out,
 		t->has_pend = 1;
 		t->pend_off = parse_out_offset(out);
 	}
-	if (bar->total >= 0) {
-		m->total_steps = bar->total;
-		m->has |= METRIC_HAS_TOTAL;
-	} else if (t->has_total) {
+	if (t->has_total) {
 		m->total_steps = t->total;
 		m->has |= METRIC_HAS_TOTAL;
 	}
@@ -314,15 +331,6 @@ tqdm_redraw(struct tqdm *t, struct parse_out *out,
 	}
 	if (bar->postfix != NULL)
 		tqdm_postfix(t, bar->postfix, bar->postfix_len);
-}
-
-static void
-tqdm_sticky_changed(struct tqdm *t, struct parse_out *out)
-{
-	if (t->has_pend && t->pend_since == UINT64_MAX)
-		t->pend_since = parse_out_offset(out);
-	if (t->sticky_off == UINT64_MAX)
-		t->sticky_off = parse_out_offset(out);
 }
 
 /*
@@ -404,7 +412,7 @@ tqdm_holds_since(void *arg)
 	uint64_t off = t->has_pend ? t->pend_off : UINT64_MAX;
 
 	/* A restart seeds epoch and total from the last step spooled: the
-	 * header lines that changed them since must be read again. */
+	 * lines that changed them since must be read again. */
 	return t->sticky_off < off ? t->sticky_off : off;
 }
 

@@ -7,11 +7,13 @@
  * level is "error" or "info", a metric has at most METRIC_MAX_EXTRA
  * extras with NUL-terminated names.
  *
- * With DROVER_FUZZ_RESTART=1 it also checks what a restarted agent does
- * (agent.h, parser_resume): restarting after an event the next input byte
- * picks, from that event's resume_off, must give exactly the events of
- * the uninterrupted run that follow it: nothing lost, nothing twice. It
- * is off by default: it finds known gaps (see docs/benchmarks.md).
+ * It also checks what a restarted agent does (agent.h, parser_resume):
+ * restarting after an event the third input byte picks, from that event's
+ * resume_off, must give exactly the events of the uninterrupted run that
+ * follow it: nothing lost, nothing twice (a failure prints the run's
+ * events, each after its resume_off). DROVER_FUZZ_NO_RESTART (set, any
+ * value) leaves that check and its input byte out, for inputs written
+ * before it was on by default (it was DROVER_FUZZ_RESTART=1, off).
  */
 #include "fuzz.h"
 
@@ -56,7 +58,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	fuzz_quiet();
-	fz_restart = getenv("DROVER_FUZZ_RESTART") != NULL;
+	fz_restart = getenv("DROVER_FUZZ_NO_RESTART") == NULL;
 	if (strcmp(FUZZ_FORMAT, "regex") == 0 &&
 	    (fz_opts = json_loads(FZ_REGEX_OPTS, 0, NULL)) == NULL)
 		fatalx("fuzz: bad regex options");
@@ -136,7 +138,7 @@ fz_check_restart(struct fz_state *full, const uint8_t *log, size_t len,
 	struct fz_state st;
 	struct segmenter *s;
 	char *cause = NULL;
-	size_t k, tail;
+	size_t i, k, tail;
 	uint64_t from;
 	int same;
 
@@ -165,13 +167,19 @@ fz_check_restart(struct fz_state *full, const uint8_t *log, size_t len,
 	tail = full->trace.len - full->evpos[k + 1];
 	same = st.trace.len == tail && (tail == 0 || memcmp(st.trace.data,
 	    full->trace.data + full->evpos[k + 1], tail) == 0);
-	if (!same)
+	if (!same) {
 		fprintf(stderr, "restart after event %zu (at %llu, from %llu)"
-		    ":\n%.*s-- want:\n%.*s", k,
-		    (unsigned long long)full->evoff[k],
+		    ":\n%.*s-- want:\n%.*s-- the run (resume_off, event):\n",
+		    k, (unsigned long long)full->evoff[k],
 		    (unsigned long long)from, (int)st.trace.len,
 		    st.trace.data ? st.trace.data : "", (int)tail,
 		    full->trace.data + full->evpos[k + 1]);
+		for (i = 0; i < full->nev; i++)
+			fprintf(stderr, "%zu: %llu %.*s", i,
+			    (unsigned long long)full->evresume[i],
+			    (int)(full->evpos[i + 1] - full->evpos[i]),
+			    full->trace.data + full->evpos[i]);
+	}
 	FUZZ_ASSERT(same);
 	parser_free(st.p);
 	segmenter_free(s);

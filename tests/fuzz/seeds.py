@@ -36,14 +36,14 @@ put("proto", "events", b"\x00" +
 put("proto", "bad_then_good", b"\x05" + b'{"type":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}\n'
     b'not json\n{"type":"hb"}\n{"stop":1}\n{"cmd":"signal","signal":"TERM"}\n')
 
-# parse_*: chunking byte, segment-cap byte, the log
+# parse_*: chunking byte, segment-cap byte, restart-pick byte, the log
 for fmt, logs in [("mindone", ["mindone", "mindone_sink"]),
                   ("mindspore", ["mindspore", "mindspore_callback"]),
                   ("kohya", ["kohya"]), ("diffusers", ["diffusers"]),
                   ("jsonl", ["jsonl"]), ("regex", ["regex"]),
                   ("auto", ["mindone", "kohya", "jsonl", "diffusers"])]:
     for i, lg in enumerate(logs):
-        put("parse_" + fmt, lg, bytes([i * 3, i]) + rd("logs/%s.log" % lg))
+        put("parse_" + fmt, lg, bytes([i * 3, i, 7]) + rd("logs/%s.log" % lg))
 
 # hostrange: add line, exclude line, add line
 put("hostrange", "ranges", "node[01-16,20]\nnode[03-05]\nrack[1-2]-n[1-3]\n")

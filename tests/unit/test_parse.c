@@ -500,6 +500,30 @@ TEST(parse_mindspore_resumed_mid_run)
 	rec_free(&r);
 }
 
+TEST(parse_mindspore_garbled_epoch_is_no_step)
+{
+	struct rec r;
+	struct parser *p;
+
+	/*
+	 * 4 steps per epoch: epoch 2^62 + 2 puts the step past INT64_MAX
+	 * (found by tests/fuzz/parse.c, a signed overflow); it wrapped
+	 * round to step 5 a second time.
+	 */
+	rec_init(&r);
+	p = mk("mindspore", NULL);
+	run_str(p, "epoch: 1 step: 1, loss is 0.5\n"
+	    "epoch: 1 step: 2, loss is 0.4\n"
+	    "epoch: 1 step: 3, loss is 0.3\n"
+	    "epoch: 1 step: 4, loss is 0.2\n"
+	    "epoch: 2 step: 1, loss is 0.1\n"
+	    "epoch: 4611686018427387906 step: 1, loss is 0.1\n", &r);
+	REQUIRE(r.nm == 5);
+	CHECK_INT(r.m[4].step, 5);
+	parser_free(p);
+	rec_free(&r);
+}
+
 TEST(parse_mindspore_mindone_callback)
 {
 	struct rec r;
@@ -931,6 +955,34 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		{ "regex", REGEX_OPTS, "logs/regex.log" },
 		{ "auto", "{\"mirror\":\"all\"}", "logs/kohya.log" },
 		{ "auto", "{\"mirror\":\"errors\"}", "logs/diffusers.log" },
+		/* a metric line ends a traceback as its exception line: a
+		 * restart after the traceback read it as a metric (found by
+		 * tests/fuzz/parse.c) */
+		{ "jsonl", NULL, "logs/jsonl_traceback_then_metric.log" },
+		/* auto picked diffusers; a restart read a mindone line before
+		 * the held step left and picked mindone (found by
+		 * tests/fuzz/parse.c) */
+		{ "auto", NULL, "logs/auto_diffusers_then_mindone_line.log" },
+		/* the steps per epoch learnt from the TimeMonitor line, then
+		 * a checkpoint: a restart there did not know them, no step
+		 * spooled carried them yet */
+		{ "mindspore", NULL, "logs/mindspore_ckpt_at_epoch_end.log" },
+		/* a restart seeds the total drawn by the last step spooled:
+		 * a bar that draws none went on with it only then (found by
+		 * tests/fuzz/parse.c) */
+		{ "diffusers", NULL, "logs/diffusers_total_then_no_total.log" },
+		/* the epoch line, then an error line before the first step:
+		 * a restart at the error lost the epoch and total (found by
+		 * tests/fuzz/parse.c) */
+		{ "regex", REGEX_OPTS, "logs/regex_epoch_then_error.log" },
+		/* a step line sets the total itself: a restart seeded it for
+		 * the steps after, which did not carry it */
+		{ "regex", "{\"patterns\":["
+		    "{\"regex\":\"^step ([0-9]+)/([0-9]+) loss ([^ ]+)\","
+		    "\"fields\":[\"step\",\"total_steps\",\"loss\"]},"
+		    "{\"regex\":\"^step ([0-9]+) loss ([^ ]+)\","
+		    "\"fields\":[\"step\",\"loss\"]}]}",
+		    "logs/regex_step_draws_total.log" },
 	};
 	struct rec full, r;
 	struct parser *p;
@@ -1057,9 +1109,12 @@ TEST(parse_tqdm_rates_and_postfix_forms)
 	CHECK_DBL(r.m[1].loss, 0.0852, 1e-15);
 	CHECK_DBL(r.m[1].step_time_ms, 80, 1e-9);
 	CHECK_DBL(extra(&r.m[1], "grad_norm"), 0.3, 1e-15);
-	/* step 3 was only drawn with ?it/s; step 4 has no total */
+	/* step 3 was only drawn with ?it/s; step 4's bar draws no total
+	 * and keeps the one drawn before, as a restarted agent does (it
+	 * seeds the total from the last step spooled) */
 	CHECK_INT(r.m[2].step, 4);
-	CHECK(!(r.m[2].has & METRIC_HAS_TOTAL));
+	CHECK(r.m[2].has & METRIC_HAS_TOTAL);
+	CHECK_INT(r.m[2].total_steps, 10);
 	CHECK_DBL(r.m[2].step_time_ms, 1000 / 1.10, 1e-9);
 	parser_free(p);
 	rec_free(&r);
