@@ -47,9 +47,10 @@ struct parser_ops {
 	void (*finish)(void *, struct parse_out *);
 	/* Seed sticky state (epoch, total) from the last metric spooled. */
 	void (*seed)(void *, const struct metric *);
-	/* Offset of the oldest segment the format's held state (a step not
-	 * yet emitted) came from; UINT64_MAX when it holds nothing. NULL for
-	 * formats that never hold anything. */
+	/* Offset of the oldest segment the format's held state came from: a
+	 * step not yet emitted, or a value (epoch, total, steps per epoch)
+	 * that no step emitted carries for seed() yet. UINT64_MAX when it
+	 * holds nothing; NULL for formats that never hold anything. */
 	uint64_t (*holds_since)(void *);
 };
 
