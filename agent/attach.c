@@ -114,7 +114,7 @@ attach_disk(struct attach *a)
 {
 	struct statvfs sv;
 	uint64_t room;
-	int full;
+	int full, said;
 
 	if (statvfs(a->run_dir, &sv) != 0)
 		return;
@@ -122,11 +122,10 @@ attach_disk(struct attach *a)
 	room = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) *
 	    sv.f_frsize;
 	full = room < ATTACH_DISK_LOW;
-	if (full == a->disk_full || (a->disk_full == -1 && !full)) {
-		a->disk_full = full;
-		return;
-	}
+	said = a->disk_full;
 	a->disk_full = full;
+	if (full == said || (said == -1 && !full))
+		return;
 	attach_out_json(a, json_pack("{s:s, s:I, s:b, s:I}", "type", "disk",
 	    "t", (json_int_t)clock_wall_ms(), "full", full, "free",
 	    (json_int_t)room));

@@ -91,8 +91,7 @@ shim_log_rotate(struct shim_log *l)
 static size_t
 shim_log_put(struct shim_log *l, const char *p, size_t n)
 {
-	size_t off = 0;
-	ssize_t r;
+	size_t off;
 
 	if (l->fd != -1 && l->size > 0 && l->size + n > l->max)
 		shim_log_rotate(l);
@@ -100,16 +99,8 @@ shim_log_put(struct shim_log *l, const char *p, size_t n)
 		l->err = errno;
 		return 0;
 	}
-	while (off < n) {
-		r = write(l->fd, p + off, n - off);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			l->err = r == -1 ? errno : ENOSPC;
-			break;
-		}
-		off += (size_t)r;
-	}
+	if ((off = write_some(l->fd, p, n)) < n)
+		l->err = errno;
 	l->size += off;
 	return off;
 }
@@ -188,6 +179,14 @@ shim_on_chld(int sig)
 	(void)sig;	/* only here to interrupt ppoll() */
 }
 
+/* An exec that failed, as a shell says it: 127 not found, 126 not
+ * executable. */
+static int
+shim_exec_status(int err)
+{
+	return err == ENOENT || err == ENOTDIR ? 127 : 126;
+}
+
 static int
 shim_parse_u64(const char *s, uint64_t *v)
 {
@@ -262,9 +261,7 @@ cmd_shim(int argc, char **argv)
 		execvp(argv[8], argv + 8);
 		child_errno = errno;
 		(void)!write(errp[1], &child_errno, sizeof child_errno);
-		/* As a shell says it: 127 not found, 126 not executable. */
-		_exit(child_errno == ENOENT || child_errno == ENOTDIR ? 127 :
-		    126);
+		_exit(shim_exec_status(child_errno));
 	}
 	close(out[1]);
 	close(errp[1]);
@@ -277,8 +274,7 @@ cmd_shim(int argc, char **argv)
 		shim_write_exit(argv[5], pid, status, (int)launch);
 		dprintf((int)ready_fd, "err %d executing %s\n", child_errno,
 		    argv[8]);
-		return child_errno == ENOENT || child_errno == ENOTDIR ? 127 :
-		    126;
+		return shim_exec_status(child_errno);
 	}
 	close(errp[0]);
 	dprintf((int)ready_fd, "ok %ld\n", (long)pid);

@@ -119,6 +119,9 @@ int fd_set_nonblock(int);
 int fd_set_cloexec(int);
 ssize_t read_full(int, void *, size_t);		/* retries EINTR; short only at EOF */
 int write_full(int, const void *, size_t);	/* 0 or -1 */
+/* As much as the fd takes (a full disk may take part): the bytes written;
+ * errno is set when that is short. */
+size_t write_some(int, const void *, size_t);
 int file_read_all(const char *path, size_t cap, struct buf *, char **cause);
 /* Up to size - 1 bytes of a small file, NUL-terminated; -1 if unreadable
  * or empty. O_NOFOLLOW when nofollow. */

@@ -53,8 +53,8 @@ read_full(int fd, void *p, size_t n)
 	return (ssize_t)off;
 }
 
-int
-write_full(int fd, const void *p, size_t n)
+size_t
+write_some(int fd, const void *p, size_t n)
 {
 	size_t off = 0;
 	ssize_t r;
@@ -64,10 +64,20 @@ write_full(int fd, const void *p, size_t n)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1)
-			return -1;
+			break;
+		if (r == 0) {
+			errno = ENOSPC;
+			break;
+		}
 		off += (size_t)r;
 	}
-	return 0;
+	return off;
+}
+
+int
+write_full(int fd, const void *p, size_t n)
+{
+	return write_some(fd, p, n) == n ? 0 : -1;
 }
 
 int
