@@ -56,8 +56,9 @@ while :; do
 	# the target furthest from the goal
 	next=
 	least=
+	sofar=$(totals)
 	for t in "$@"; do
-		e=$(totals | awk -v t="$t" '$1 == t { print $2 }')
+		e=$(echo "$sofar" | awk -v t="$t" '$1 == t { print $2 }')
 		e=${e:-0}
 		[ "$e" -ge "$goal" ] && continue
 		if [ -z "$least" ] || [ "$e" -lt "$least" ]; then

@@ -41,19 +41,26 @@ task:
 YAML
 }
 
+# launch_and_fill WHAT NAME DB DIR LABEL: launches task NAME, follows it
+# with drover watch in the background (its pid in wp, its stderr in
+# $T/WHAT-watch.err) and fills DIR's disk 2 s into the run.
+launch_and_fill() {
+	"$DROVER" launch --db "$3" "$T/$2.yaml" > /dev/null 2> "$T/$1-launch.err"
+	check "$5: launched" test $? = 0
+	"$DROVER" watch --db "$3" "$2" > /dev/null 2> "$T/$1-watch.err" &
+	wp=$!
+	sleep 2
+	fill "$4"
+	sleep 4
+}
+
 # ---- the database's directory fills up ----
 # (8 MB: SQLite's WAL grows to ~4 MB before it is checkpointed.)
 mount -t tmpfs -o size=8m tmpfs "$T/dbfs"
 RUNROOT="$T/runs"
 task dbfull "$RUNROOT" 1500
 DB="$T/dbfs/drover.db"
-"$DROVER" launch --db "$DB" "$T/dbfull.yaml" > /dev/null 2> "$T/db-launch.err"
-check "database disk: launched" test $? = 0
-"$DROVER" watch --db "$DB" dbfull > /dev/null 2> "$T/db-watch.err" &
-wp=$!
-sleep 2
-fill "$T/dbfs"
-sleep 4
+launch_and_fill db dbfull "$DB" "$T/dbfs" "database disk"
 check "database disk full: drover says what, where, and what to do" \
     grep -q "^drover: d1: $DB: database disk is full while storing events [0-9]*-[0-9]* of d1; everything stored before is kept; free space on that disk and drover goes on from where it stopped" "$T/db-watch.err"
 grep -m 1 'full' "$T/db-watch.err" | sed 's/^/  /'
@@ -74,13 +81,7 @@ mount -t tmpfs -o size=4m tmpfs "$T/runfs"
 RUNROOT="$T/runfs"
 task runfull "$RUNROOT" 1500
 DB="$T/run.db"
-"$DROVER" launch --db "$DB" "$T/runfull.yaml" > /dev/null 2> "$T/run-launch.err"
-check "run dir disk: launched" test $? = 0
-"$DROVER" watch --db "$DB" runfull > /dev/null 2> "$T/run-watch.err" &
-wp=$!
-sleep 2
-fill "$T/runfs"
-sleep 4
+launch_and_fill run runfull "$DB" "$T/runfs" "run dir disk"
 RD=$(echo "$RUNROOT"/runfull-*/1/d1)
 # The agent tells drover on the attach channel (agent.log is on the full
 # disk too, so it cannot be relied on to say it in time).

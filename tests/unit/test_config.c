@@ -934,6 +934,14 @@ TEST(yamltree_set_value_columns)
 
 /* ---- hostile input ----------------------------------------------------------- */
 
+static void
+check_ms(const char *what, double ms)
+{
+	if (ms >= HOSTILE_MAX_MS)
+		test_fail(__FILE__, __LINE__, "%s took %.1f ms (limit %.0f)",
+		    what, ms, HOSTILE_MAX_MS);
+}
+
 /* Loads text (as a file when path is set); checks the first line of the
  * cause and the time taken. */
 static void
@@ -962,9 +970,7 @@ hostile(const char *what, const char *text, size_t len, const char *want)
 	if (cause != NULL && (nl = strchr(cause, '\n')) != NULL)
 		*nl = '\0';
 	CHECK_STR(cause, want);
-	if (ms >= HOSTILE_MAX_MS)
-		test_fail(__FILE__, __LINE__, "%s took %.1f ms (limit %.0f)",
-		    what, ms, HOSTILE_MAX_MS);
+	check_ms(what, ms);
 	if (mb < 0)
 		test_fail(__FILE__, __LINE__, "%s: peak memory not measured "
 		    "(/proc/self/clear_refs)", what);
@@ -1117,11 +1123,20 @@ biggest(const char *what, const struct buf *b)
 	ms = now_ms() - t0;
 	fprintf(stdout, "  %-44s %8.3f ms\n", what, ms);
 	CHECK(root != NULL);
-	if (ms >= HOSTILE_MAX_MS)
-		test_fail(__FILE__, __LINE__, "%s took %.1f ms (limit %.0f)",
-		    what, ms, HOSTILE_MAX_MS);
+	check_ms(what, ms);
 	free(cause);
 	yamltree_free(t);
+}
+
+/* head, then 'x' up to a file of exactly the byte cap, ending in '\n' */
+static void
+to_the_cap(struct buf *b, const char *head)
+{
+	buf_reset(b);
+	buf_addstr(b, head);
+	while (b->len < YAMLTREE_MAX_BYTES - 1)
+		buf_addch(b, 'x');
+	buf_addch(b, '\n');
 }
 
 TEST(yamltree_largest_accepted_is_cheap)
@@ -1130,16 +1145,9 @@ TEST(yamltree_largest_accepted_is_cheap)
 	int i;
 
 	buf_init(&b);
-	buf_addstr(&b, "a: ");
-	while (b.len < YAMLTREE_MAX_BYTES - 1)
-		buf_addch(&b, 'x');
-	buf_addch(&b, '\n');
+	to_the_cap(&b, "a: ");
 	biggest("1 MiB plain scalar", &b);
-	buf_reset(&b);
-	buf_addstr(&b, "a: 1\n#");
-	while (b.len < YAMLTREE_MAX_BYTES - 1)
-		buf_addch(&b, 'x');
-	buf_addch(&b, '\n');
+	to_the_cap(&b, "a: 1\n#");
 	biggest("1 MiB comment", &b);
 	buf_reset(&b);
 	for (i = 0; i < YAMLTREE_MAX_NODES / 2 - 1; i++)
