@@ -245,7 +245,9 @@ check "restart.auto: attempt 2 started by itself" grep -q "automatic restart aft
 check "restart.auto: attempt 2 succeeded" jq -e '.task.attempt == 2 and .task.state == "succeeded"' "$T/auto.json"
 first=$("$DROVER" metrics --db "$DB" auto --host a2 --format jsonl | jq -s '[.[] | select(.attempt == 2) | .step] | min')
 check "restart.auto: attempt 2 resumed at step 6 ($first)" test "$first" = 6
-last1=$("$DROVER" metrics --db "$DB" auto --host a1 --format jsonl | jq -s '[.[] | select(.attempt == 1) | .step] | max')
+# (a2 fails 0.1 s in: on a loaded box a1 may be stopped before its first
+# step, which is stopped early too: 0 then.)
+last1=$("$DROVER" metrics --db "$DB" auto --host a1 --format jsonl | jq -s '[.[] | select(.attempt == 1) | .step] | max // 0')
 check "restart.auto: node 0 of attempt 1 was stopped early (last step $last1)" test "$last1" -lt 150
 
 # relaunch --all after a gang failure whose survivor still runs: the
