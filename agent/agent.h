@@ -18,9 +18,11 @@
 /*
  * A segment is the text between two terminators (tqdm redraws with '\r').
  * Empty segments are dropped. A segment longer than max is cut into pieces
- * of max bytes (term 0 on all but the last). off is the byte offset of the
- * segment's first byte in the stream.
+ * of max bytes: term SEG_CUT on all but the last, which has the segment's
+ * own terminator ('\r', '\n', or 0 at a flush). off is the byte offset of
+ * the segment's (or piece's) first byte in the stream.
  */
+#define SEG_CUT	'\001'
 struct segmenter;
 typedef void (*segment_cb)(const char *seg, size_t len, char term,
     uint64_t off, void *arg);

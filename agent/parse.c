@@ -52,6 +52,9 @@ struct parser {
 				   format starts, UINT64_MAX until then */
 
 	struct buf line;	/* cleaned copy of the current segment */
+	int in_cut;		/* the segment being fed is a piece of an
+				   overlong one (the segmenter cut it) */
+	uint64_t cut_off;	/* where that overlong segment starts */
 
 	int tb_open;		/* a traceback is being collected in tb */
 	struct parse_tb tb_at;	/* its rank prefix (parse_tb_step's rules) */
@@ -425,6 +428,8 @@ parse_hold_off(const struct parser *p, uint64_t off)
 
 	if (p->seg_hold < off)
 		off = p->seg_hold;
+	if (p->in_cut && p->cut_off < off)
+		off = p->cut_off;
 	if (p->detect_off < off)
 		off = p->detect_off;
 	if (p->tb_open && p->tb_off < off)
@@ -1168,6 +1173,13 @@ parser_feed(struct parser *p, const char *seg, size_t len, char term,
 	p->emit = emit;
 	p->arg = arg;
 	p->off = off;
+	/* A piece of an overlong segment: a reader restarted inside it
+	 * would take the rest for a whole line, so its events send one
+	 * back to where the segment starts. */
+	if (term == SEG_CUT && !p->in_cut) {
+		p->in_cut = 1;
+		p->cut_off = off;
+	}
 	parse_hold_begin(p);
 	parse_clean(p, seg, len);
 	if (p->line.len == 0)
@@ -1178,6 +1190,11 @@ parser_feed(struct parser *p, const char *seg, size_t len, char term,
 
 	if (p->tb_open && parse_tb_line(p, line, p->line.len, prefix_len))
 		goto out;
+	/* No format reads a piece: its text is a line's middle or end. */
+	if (p->in_cut) {
+		parse_plain(p, line, p->line.len);
+		goto out;
+	}
 	used = parse_offer(p, body, p->line.len - prefix_len);
 	if (used == 0) {
 		parse_plain(p, line, p->line.len);
@@ -1188,6 +1205,8 @@ parser_feed(struct parser *p, const char *seg, size_t len, char term,
 	if (*rest != '\0')
 		parse_plain(p, rest, strlen(rest));
 out:
+	if (term != SEG_CUT)
+		p->in_cut = 0;
 	parse_drop_losers(p);
 	p->seg_hold = UINT64_MAX;
 	p->emit = NULL;

@@ -2,7 +2,9 @@
  * segment.c - cuts a captured byte stream into segments at '\r' and '\n',
  * the way tqdm output has to be read: every redraw starts with '\r', so a
  * "line" is whatever lies between two terminators. Empty segments are
- * dropped, overlong ones cut into pieces of at most max bytes. "\r\n" is
+ * dropped, overlong ones cut into pieces of max bytes, each handed out
+ * with term SEG_CUT but the last, which carries the segment's own
+ * terminator: so a reader can tell a piece from a whole segment. "\r\n" is
  * one boundary because the empty segment between the two is dropped: the
  * text before it is handed out at the '\r' (term '\r'), without waiting
  * for the next read. This file knows nothing of what the segments say.
@@ -18,6 +20,12 @@ struct segmenter {
 	uint64_t cur_off;	/* stream offset of cur's first byte */
 	struct buf cur;		/* the unterminated segment so far */
 };
+
+/*
+ * The pieces of one overlong segment are cut at its first byte plus a
+ * multiple of max, so a reader restarted at that first byte cuts the same
+ * pieces again.
+ */
 
 struct segmenter *
 segmenter_new(size_t max, uint64_t start_off)
@@ -48,7 +56,8 @@ segmenter_offset(const struct segmenter *s)
 
 /*
  * Adds n bytes of segment text that start at stream offset off, handing
- * out a full piece (term 0) each time the segment would grow past max.
+ * out a full piece (term SEG_CUT) each time the segment would grow past
+ * max.
  */
 static void
 segmenter_add(struct segmenter *s, const char *p, size_t n, uint64_t off,
@@ -60,7 +69,7 @@ segmenter_add(struct segmenter *s, const char *p, size_t n, uint64_t off,
 		if (s->cur.len == 0)
 			s->cur_off = off;
 		if (s->cur.len == s->max) {
-			cb(s->cur.data, s->cur.len, 0, s->cur_off, arg);
+			cb(s->cur.data, s->cur.len, SEG_CUT, s->cur_off, arg);
 			buf_reset(&s->cur);
 			continue;
 		}

@@ -229,6 +229,70 @@ slurp(const char *rel, size_t *lenp)
 	return buf_steal(&b);
 }
 
+/*
+ * The restart property over one log: a parser resumed after any event (at
+ * the event's resume offset, suppressing up to the event, as a restarted
+ * agent does) emits exactly what the uninterrupted run emitted after it.
+ */
+static void
+check_restarts(const char *format, const char *opts, const char *name,
+    const char *data, size_t len)
+{
+	struct rec full, r;
+	struct parser *p;
+	struct segmenter *s;
+	struct buf want, got;
+	uint64_t off, from;
+	void *a[2];
+	int k, j, last, tried;
+
+	rec_init(&full);
+	p = mk(format, opts);
+	run(p, data, len, len, &full);
+	parser_free(p);
+	full.evpos[full.nev] = full.trace.len;
+	for (k = 1; k < full.nev; k++)
+		CHECK(full.evoff[k] >= full.evoff[k - 1]);
+	tried = 0;
+	for (k = 0; k < full.nev; k++) {
+		if (k + 1 < full.nev && full.evoff[k + 1] == full.evoff[k])
+			continue;
+		last = -1;
+		for (j = 0; j <= k; j++) {
+			if (full.evmetric[j] >= 0)
+				last = full.evmetric[j];
+		}
+		off = full.evoff[k];
+		rec_init(&r);
+		p = mk(format, opts);
+		parser_resume(p, last >= 0 ? &full.m[last] : NULL, off);
+		from = full.evresume[k];
+		s = segmenter_new(64 * 1024, from);
+		a[0] = p;
+		a[1] = &r;
+		segmenter_feed(s, data + from, len - from, feed_seg, a);
+		segmenter_flush(s, feed_seg, a);
+		parser_finish(p, rec_emit, &r);
+		segmenter_free(s);
+		buf_init(&want);
+		buf_init(&got);
+		buf_add(&want, full.trace.data, full.trace.len);
+		buf_add(&got, full.trace.data, full.evpos[k + 1]);
+		buf_add(&got, r.trace.data, r.trace.len);
+		if (strcmp(buf_cstr(&want), buf_cstr(&got)) != 0)
+			test_fail(__FILE__, __LINE__, "%s: restart after event "
+			    "%d at %" PRIu64 ":\n%.4000s-- want:\n%.4000s", name,
+			    k, off, got.data, want.data);
+		buf_free(&want);
+		buf_free(&got);
+		parser_free(p);
+		rec_free(&r);
+		tried++;
+	}
+	CHECK(tried >= 2);
+	rec_free(&full);
+}
+
 /* A whole fixture through a new parser. */
 static const char *
 run_file(const char *format, const char *opts, const char *rel,
@@ -636,6 +700,56 @@ TEST(parse_jsonl_over_caps_line_by_line)
 	buf_free(&b);
 }
 
+/*
+ * A line longer than the segment cap reaches the parser in pieces: no
+ * format reads one, not even a last piece that looks like a whole metric
+ * line, and a reader restarted at an event a piece made starts at the
+ * line's first byte, so it cuts the same pieces.
+ */
+TEST(parse_overlong_line_pieces_are_not_metrics)
+{
+	static const size_t chunks[] = { 0, 1000, 7 };
+	struct parser *p;
+	struct rec r;
+	struct buf b;
+	size_t i, k;
+
+	buf_init(&b);
+	buf_addstr(&b, "{\"step\":1,\"loss\":0.5}\n");
+	/* 64 KiB of x, then what would be step 2: its last piece */
+	for (i = 0; i < 64 * 1024; i++)
+		buf_addch(&b, 'x');
+	buf_addstr(&b, "{\"step\":2,\"loss\":0.25}\n");
+	/* an error message far past the cap: still seen as an error */
+	buf_addstr(&b, "RuntimeError: ");
+	for (i = 0; i < 100 * 1024; i++)
+		buf_addch(&b, 'y');
+	buf_addstr(&b, "\n{\"step\":3,\"loss\":0.125}\n");
+	for (k = 0; k < nitems(chunks); k++) {
+		rec_init(&r);
+		p = mk("jsonl", NULL);
+		run(p, b.data, b.len, chunks[k] == 0 ? b.len : chunks[k], &r);
+		CHECK_INT(r.nm, 2);
+		if (r.nm == 2) {
+			CHECK_INT(r.m[0].step, 1);
+			CHECK_INT(r.m[1].step, 3);
+		}
+		CHECK(r.nl >= 1);
+		if (r.nl >= 1) {
+			CHECK_STR(r.level[0], "error");
+			CHECK(strncmp(r.log[0], "RuntimeError: yyy", 17) == 0);
+		}
+		parser_free(p);
+		rec_free(&r);
+	}
+	/* mirror all: the pieces' log events are what a restart follows */
+	check_restarts("jsonl", "{\"mirror\":\"all\"}", "overlong lines",
+	    b.data, b.len);
+	check_restarts("auto", "{\"mirror\":\"all\"}", "overlong lines",
+	    b.data, b.len);
+	buf_free(&b);
+}
+
 #define REGEX_OPTS "{\"patterns\":[" \
 	"{\"regex\":\"epoch ([0-9]+) of [0-9]+ \\\\(total ([0-9]+) " \
 	"steps\\\\)\",\"fields\":[\"epoch\",\"total_steps\"]}," \
@@ -984,65 +1098,13 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		    "\"fields\":[\"step\",\"loss\"]}]}",
 		    "logs/regex_step_draws_total.log" },
 	};
-	struct rec full, r;
-	struct parser *p;
-	struct buf want, got;
 	size_t i, len;
-	uint64_t off;
 	char *data;
-	int k, j, last, tried;
 
 	for (i = 0; i < nitems(cases); i++) {
 		data = slurp(cases[i].file, &len);
-		rec_init(&full);
-		p = mk(cases[i].format, cases[i].opts);
-		run(p, data, len, len, &full);
-		parser_free(p);
-		full.evpos[full.nev] = full.trace.len;
-		for (k = 1; k < full.nev; k++)
-			CHECK(full.evoff[k] >= full.evoff[k - 1]);
-		tried = 0;
-		for (k = 0; k < full.nev; k++) {
-			if (k + 1 < full.nev && full.evoff[k + 1] == full.evoff[k])
-				continue;
-			last = -1;
-			for (j = 0; j <= k; j++) {
-				if (full.evmetric[j] >= 0)
-					last = full.evmetric[j];
-			}
-			off = full.evoff[k];
-			rec_init(&r);
-			p = mk(cases[i].format, cases[i].opts);
-			parser_resume(p, last >= 0 ? &full.m[last] : NULL, off);
-			{
-				uint64_t from = full.evresume[k];
-				struct segmenter *s = segmenter_new(64 * 1024,
-				    from);
-				void *a[2] = { p, &r };
-
-				segmenter_feed(s, data + from, len - from,
-				    feed_seg, a);
-				segmenter_flush(s, feed_seg, a);
-				parser_finish(p, rec_emit, &r);
-				segmenter_free(s);
-			}
-			buf_init(&want);
-			buf_init(&got);
-			buf_add(&want, full.trace.data, full.trace.len);
-			buf_add(&got, full.trace.data, full.evpos[k + 1]);
-			buf_add(&got, r.trace.data, r.trace.len);
-			if (strcmp(buf_cstr(&want), buf_cstr(&got)) != 0)
-				test_fail(__FILE__, __LINE__, "%s: restart after "
-				    "event %d at %" PRIu64 ":\n%s-- want:\n%s",
-				    cases[i].file, k, off, got.data, want.data);
-			buf_free(&want);
-			buf_free(&got);
-			parser_free(p);
-			rec_free(&r);
-			tried++;
-		}
-		CHECK(tried >= 2);
-		rec_free(&full);
+		check_restarts(cases[i].format, cases[i].opts, cases[i].file,
+		    data, len);
 		free(data);
 	}
 }

@@ -77,9 +77,17 @@ TEST(parse_segment_long_segments_are_cut)
 
 	buf_init(&r.all);
 	seg_run(s, &r, in, sizeof in - 1, sizeof in);
-	/* pieces of max bytes carry term 0; exactly max keeps its term */
+	/* pieces of max bytes carry SEG_CUT, the last piece the segment's
+	 * own terminator; exactly max is whole and keeps its term */
 	CHECK_STR(buf_cstr(&r.all),
-	    "abcd|0|0\nefgh|0|4\nij|10|8\nklmn|10|11\nop|0|16\n");
+	    "abcd|1|0\nefgh|1|4\nij|10|8\nklmn|10|11\nop|0|16\n");
+	CHECK_INT(SEG_CUT, 1);
+	/* cut at the end of the stream: the last piece is term 0 */
+	buf_reset(&r.all);
+	segmenter_free(s);
+	s = segmenter_new(4, 0);
+	seg_run(s, &r, "abcdefgh", 8, 3);
+	CHECK_STR(buf_cstr(&r.all), "abcd|1|0\nefgh|0|4\n");
 	buf_free(&r.all);
 	segmenter_free(s);
 }
