@@ -20,6 +20,8 @@
 #define REGEX_MAX_GROUPS	16
 #define REGEX_MAX_LEN		1024
 #define REGEX_MAX_NEST		32
+#define REGEX_MAX_EMPTY_DEPTH	4	/* "(((x*)+)+)+" */
+#define REGEX_MAX_EMPTY_COPIES	500	/* "(x*){500}" */
 #define REGEX_MAX_COPIES	20000
 
 struct regex_pat {
@@ -39,27 +41,58 @@ struct regex_fmt {
 };
 
 /*
- * Roughly how many atoms glibc's regcomp builds for s: it copies an atom
- * once per repetition ("a+" is "aa*", "a{2,5}" is five copies), so
- * stacked or nested repetitions multiply: "(x+++++...)" with 80 '+' asks
- * for 2^80 copies and takes all memory. Bracket expressions and escaped
- * characters are one atom; * and ? copy nothing. Returns 1 when s would
- * need more than REGEX_MAX_COPIES (or nests deeper than REGEX_MAX_NEST).
+ * What regex_too_big() finds: the cost of glibc's regcomp grows with the
+ * copies it makes of atoms ("a+" is "aa*", "a{2,5}" is five copies), and
+ * far faster (seconds to minutes at a dozen levels) when a repetition
+ * repeats an expression that can match nothing: "x*+", "((x*)+)+". Such a
+ * nesting adds nothing a single "*" does not already match.
  */
-static int
+enum regex_cost { REGEX_OK, REGEX_COPIES, REGEX_EMPTY_REPEATS };
+
+/* The expression being scanned at one level of parentheses. */
+struct regex_level {
+	double cur;		/* atoms so far */
+	int alt_empty;		/* the alternative so far can match nothing */
+	int grp_empty;		/* an earlier alternative can */
+	int depth;		/* deepest repetition of the empty, inside */
+};
+
+/* A repetition applied to the last item: may it match nothing, how deep. */
+static void
+regex_repeat(struct regex_level *l, int before_empty, int *last_empty,
+    int *last_depth, int makes_empty, int copies)
+{
+	if (*last_empty && (makes_empty || copies))
+		(*last_depth)++;
+	else if (makes_empty && *last_depth == 0)
+		*last_depth = 1;
+	if (makes_empty)
+		*last_empty = 1;
+	l->alt_empty = before_empty && *last_empty;
+	if (*last_depth > l->depth)
+		l->depth = *last_depth;
+}
+
+/*
+ * Roughly how many atoms glibc's regcomp builds for s, and how deep
+ * repetitions of expressions that can match nothing nest. Stacked or
+ * nested repetitions multiply copies: "(x+++++...)" with 80 '+' asks for
+ * 2^80 and takes all memory. Bracket expressions and escaped characters
+ * are one atom; * and ? copy nothing.
+ */
+static enum regex_cost
 regex_too_big(const char *s)
 {
-	double outer[REGEX_MAX_NEST], cur = 0, last = 0, n, m;
-	int depth = 0;
+	struct regex_level outer[REGEX_MAX_NEST], l = { 0, 1, 0, 0 }, in;
+	double last = 0, n, m;
+	int nest = 0, before_empty = 1, last_empty = 0, last_depth = 0;
 	char *e;
 
 	while (*s != '\0') {
 		switch (*s) {
 		case '\\':
 			s += s[1] != '\0' ? 2 : 1;
-			cur += 1;
-			last = 1;
-			continue;
+			goto atom;
 		case '[':
 			/* ']' first (after an optional '^') is a member */
 			s++;
@@ -75,33 +108,61 @@ regex_too_big(const char *s)
 				}
 				s++;
 			}
-			cur += 1;
-			last = 1;
-			break;
+			if (*s != '\0')
+				s++;
+			goto atom;
 		case '(':
-			if (depth == REGEX_MAX_NEST)
-				return 1;
-			outer[depth++] = cur;
-			cur = 0;
+			if (nest == REGEX_MAX_NEST)
+				return REGEX_COPIES;
+			outer[nest++] = l;
+			l.cur = 0;
+			l.alt_empty = 1;
+			l.grp_empty = 0;
+			l.depth = 0;
 			last = 0;
-			break;
+			before_empty = 1;
+			last_empty = 0;
+			last_depth = 0;
+			s++;
+			continue;
 		case ')':
-			last = cur;
-			cur = depth > 0 ? outer[--depth] + cur : cur;
-			break;
+			in = l;
+			if (nest > 0)
+				l = outer[--nest];
+			else
+				l = (struct regex_level){ 0, 1, 0, 0 };
+			last = in.cur;
+			l.cur += in.cur;
+			before_empty = l.alt_empty;
+			last_empty = in.grp_empty || in.alt_empty;
+			last_depth = in.depth;
+			l.alt_empty = before_empty && last_empty;
+			if (in.depth > l.depth)
+				l.depth = in.depth;
+			s++;
+			continue;
 		case '|':
+			l.grp_empty |= l.alt_empty;
+			l.alt_empty = 1;
 			last = 0;
-			break;
+			before_empty = 1;
+			last_empty = 0;
+			last_depth = 0;
+			s++;
+			continue;
 		case '+':
-			cur += last;
+			l.cur += last;
 			last *= 2;
+			regex_repeat(&l, before_empty, &last_empty, &last_depth,
+			    0, 1);
+			if (last_empty && last > REGEX_MAX_EMPTY_COPIES)
+				return REGEX_EMPTY_REPEATS;
 			break;
 		case '{':
 			n = strtod(s + 1, &e);
 			if (e == s + 1 || n < 0) {
-				cur += 1;	/* a literal '{' */
-				last = 1;
-				break;
+				s++;
+				goto atom;	/* a literal '{' */
 			}
 			m = n;
 			if (*e == ',') {
@@ -112,27 +173,45 @@ regex_too_big(const char *s)
 			if (m < n)
 				m = n;
 			if (m > 1) {
-				cur += last * (m - 1);
+				l.cur += last * (m - 1);
 				last *= m;
 			}
+			regex_repeat(&l, before_empty, &last_empty, &last_depth,
+			    n == 0, m > 1);
+			if (last_empty && m > 1 && last > REGEX_MAX_EMPTY_COPIES)
+				return REGEX_EMPTY_REPEATS;
 			while (*e != '\0' && *e != '}')
 				e++;
 			s = *e == '}' ? e : e - 1;
 			break;
 		case '*':
 		case '?':
+			regex_repeat(&l, before_empty, &last_empty, &last_depth,
+			    1, 0);
 			break;
 		default:
-			cur += 1;
-			last = 1;
-			break;
+			s++;
+			goto atom;
 		}
-		if (cur > REGEX_MAX_COPIES)
-			return 1;
+		if (l.cur > REGEX_MAX_COPIES)
+			return REGEX_COPIES;
+		if (l.depth > REGEX_MAX_EMPTY_DEPTH)
+			return REGEX_EMPTY_REPEATS;
 		if (*s != '\0')
 			s++;
+		continue;
+atom:
+		/* s is past the atom */
+		l.cur += 1;
+		last = 1;
+		before_empty = l.alt_empty;
+		last_empty = 0;
+		last_depth = 0;
+		l.alt_empty = 0;
+		if (l.cur > REGEX_MAX_COPIES)
+			return REGEX_COPIES;
 	}
-	return 0;
+	return REGEX_OK;
 }
 
 static void
@@ -179,6 +258,7 @@ regex_compile(struct regex_pat *rp, size_t i, const json_t *pj, char **cause)
 	const json_t *fj, *name;
 	const char *src;
 	char err[256];
+	enum regex_cost cost;
 	size_t k;
 	int rc;
 
@@ -194,11 +274,21 @@ regex_compile(struct regex_pat *rp, size_t i, const json_t *pj, char **cause)
 		    i);
 		return -1;
 	}
-	if (strlen(src) > REGEX_MAX_LEN || regex_too_big(src)) {
+	cost = strlen(src) > REGEX_MAX_LEN ? REGEX_COPIES : regex_too_big(src);
+	if (cost == REGEX_COPIES) {
 		xasprintf(cause, "parser.patterns[%zu].regex: too large: "
 		    "over %d bytes, or repetitions (+, {n,m}) stacked or "
 		    "nested so deep that compiling it would take over %d "
 		    "copies; simplify it", i, REGEX_MAX_LEN, REGEX_MAX_COPIES);
+		return -1;
+	}
+	if (cost == REGEX_EMPTY_REPEATS) {
+		xasprintf(cause, "parser.patterns[%zu].regex: repeats "
+		    "something that can match nothing, nested over %d deep "
+		    "or over %d times (like \"x*+\", \"((x*)+)+\" or "
+		    "\"(x*){1000}\"): glibc takes seconds to hours to "
+		    "compile that; one \"*\" matches the same", i,
+		    REGEX_MAX_EMPTY_DEPTH, REGEX_MAX_EMPTY_COPIES);
 		return -1;
 	}
 	if ((rc = regcomp(&rp->re, src, REG_EXTENDED)) != 0) {
