@@ -100,6 +100,26 @@ eh_set_state(struct ehost *h, const char *state, const char *reason)
 	return 0;
 }
 
+/*
+ * The decision to run the host's agent: `starting` and one more launch,
+ * recorded in one transaction before the agent is asked, so a drover
+ * killed while it starts has counted the launch. -1 with *cause when it
+ * could not be recorded: then the agent must not run.
+ */
+int
+eh_set_starting(struct ehost *h, const char *launch_reason, char **cause)
+{
+	struct engine *e = h->a->e;
+
+	if (h->id != 0 && store_host_start(e->store, h->id, e->o.actor,
+	    launch_reason, cause) != 0)
+		return -1;
+	if (h->state == NULL || strcmp(h->state, "starting") != 0)
+		eh_note(h, "starting", NULL);
+	h->state = state_intern("starting");
+	return 0;
+}
+
 /* ---- short operations: one command, its output collected ----------- */
 
 static void
@@ -1377,16 +1397,11 @@ relaunch_settled(struct eatt *a, int ok)
 static void
 relaunch_started(struct ehost *h, int status, const char *error)
 {
-	char *cause = NULL, *msg;
+	char *msg;
 	const char *p;
 
 	h->relaunch_pending = 0;
 	if (status == 0) {
-		if (store_host_launch(h->a->e->store, h->id, h->a->e->o.actor,
-		    "relaunched into the same attempt", &cause) != 0) {
-			eatt_note(h->a, "%s: %s", h->name, cause);
-			free(cause);
-		}
 		h->final = 0;
 		h->drained = 0;
 		h->state = "starting";
@@ -1416,7 +1431,7 @@ relaunch_started(struct ehost *h, int status, const char *error)
 static void
 eh_relaunch_kick(struct ehost *h)
 {
-	char *spec;
+	char *spec, *cause = NULL;
 
 	if (!h->relaunch_pending || h->op != NULL)
 		return;
@@ -1438,6 +1453,14 @@ eh_relaunch_kick(struct ehost *h)
 		return;
 	}
 	h->relaunch_stop_sent = 0;
+	/* Decided (counted) before the agent is asked, as a first launch. */
+	if (h->id != 0 && store_host_launch(h->a->e->store, h->id,
+	    h->a->e->o.actor, "relaunched into the same attempt",
+	    &cause) != 0) {
+		relaunch_started(h, -1, cause);
+		free(cause);
+		return;
+	}
 	xasprintf(&spec, "%s/spec.json", h->run_dir);
 	eh_note(h, "starting", "relaunching into the same attempt");
 	if (eh_run_agent(h, spec, relaunch_started) != 0)

@@ -111,6 +111,7 @@ struct engine {
 /* engine.c, used by engine_launch.c */
 void eh_note(struct ehost *, const char *state, const char *reason);
 int eh_set_state(struct ehost *, const char *state, const char *reason);
+int eh_set_starting(struct ehost *, const char *launch_reason, char **);
 int eh_op(struct ehost *, const char *command, const char *in, size_t inlen,
     ehost_op_fn);
 int eh_run_agent(struct ehost *, const char *spec, ehost_op_fn);

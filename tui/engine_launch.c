@@ -455,11 +455,6 @@ started(struct ehost *h, int status, const char *error)
 		return;
 	}
 	json_decref(hello);
-	if (store_host_launch(h->a->e->store, h->id, h->a->e->o.actor,
-	    "launched", &cause) != 0) {
-		eatt_note(h->a, "%s: %s", h->name, cause);
-		free(cause);
-	}
 	/* Follow it now, not once every host has started: its first
 	 * lines must not wait for the slowest host. */
 	h->last_step = -1;
@@ -493,7 +488,7 @@ static void
 spec_uploaded(struct rconn *c, int skipped, const char *error, void *arg)
 {
 	struct ehost *h = arg;
-	char *path = spec_local_path(h);
+	char *path = spec_local_path(h), *cause = NULL;
 
 	unlink(path);
 	free(path);
@@ -501,7 +496,12 @@ spec_uploaded(struct rconn *c, int skipped, const char *error, void *arg)
 		start_fail(h, "cannot upload the job spec", error);
 		return;
 	}
-	eh_set_state(h, "starting", NULL);
+	if (eh_set_starting(h, "launched", &cause) != 0) {
+		start_fail(h, "cannot record the launch, so it was not "
+		    "started", cause);
+		free(cause);
+		return;
+	}
 	path = spec_remote_path(h);
 	if (eh_run_agent(h, path, started) != 0)
 		start_fail(h, "cannot start the agent", "not connected");

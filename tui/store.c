@@ -1389,15 +1389,93 @@ store_no_host(struct store *s, int64_t host_id, char **cause)
 	return store_refuse(s, msg, cause);
 }
 
+/* An audit row about host h. */
+static void
+store_host_audit(struct store_audit *a, const struct store_host_row *h,
+    int64_t host_id, const char *kind, const char *actor, const char *reason)
+{
+	a->task_id = h->task_id;
+	a->attempt_id = h->attempt_id;
+	a->host_id = host_id;
+	a->kind = kind;
+	a->actor = actor;
+	a->reason = reason;
+}
+
+/* The host's new state and its audit row, its attempt derived: inside an
+ * open transaction. SQLITE_DONE, or the error. */
+static int
+store_host_state_tx(struct store *s, int64_t host_id,
+    const struct store_host_row *h, int to, const char *reason,
+    const char *actor)
+{
+	struct store_audit a = { 0 };
+	sqlite3_stmt *q;
+	char *why;
+	int rc;
+
+	if ((q = store_stmt(s, Q_HOST_STATE_SET)) == NULL)
+		return store_errcode(s);
+	sqlite3_bind_int64(q, 1, host_id);
+	sqlite3_bind_text(q, 2, store_states[to], -1, SQLITE_STATIC);
+	store_bind_text(q, 3, reason);
+	if ((rc = store_stmt_run(s, q)) != SQLITE_DONE)
+		return rc;
+	store_host_audit(&a, h, host_id, "state", actor, reason);
+	a.from = h->state != -1 ? store_states[h->state] : NULL;
+	a.to = store_states[to];
+	if ((rc = store_audit_write(s, &a)) != SQLITE_DONE)
+		return rc;
+	xasprintf(&why, "%s: %s%s%s", h->host, store_states[to],
+	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	rc = store_attempt_derive(s, h->attempt_id, h->task_id, actor, why);
+	free(why);
+	return rc;
+}
+
+/* One more launch and its audit row, inside an open transaction. */
+static int
+store_host_launch_tx(struct store *s, int64_t host_id,
+    const struct store_host_row *h, const char *actor, const char *reason)
+{
+	struct store_audit a = { 0 };
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((q = store_stmt(s, Q_HOST_LAUNCH)) != NULL)
+		sqlite3_bind_int64(q, 1, host_id);
+	if ((rc = store_stmt_run(s, q)) != SQLITE_DONE)
+		return rc;
+	store_host_audit(&a, h, host_id, "launch", actor, reason);
+	a.data = json_pack("{s:i}", "launch", h->launches + 1);
+	rc = store_audit_write(s, &a);
+	json_decref((json_t *)a.data);
+	return rc;
+}
+
+/* Opens a transaction and reads the host: 0, or -1 with *cause. */
+static int
+store_host_begin(struct store *s, int64_t host_id, struct store_host_row *h,
+    const char *what, char **cause)
+{
+	int found, rc;
+
+	if (store_tx_begin(s, 1, cause) != 0)
+		return -1;
+	if ((rc = store_host_get(s, host_id, h, &found)) != SQLITE_DONE)
+		return store_fail(s, rc, what, cause);
+	if (!found)
+		return store_no_host(s, host_id, cause);
+	return 0;
+}
+
 int
 store_host_set_state(struct store *s, int64_t host_id, const char *state,
     const char *reason, const char *actor, const char **from, char **cause)
 {
 	struct store_host_row h;
-	struct store_audit a = { 0 };
-	sqlite3_stmt *q;
-	int to = store_state_index(state), found, rc;
-	char *what = NULL, *why = NULL;
+	int to = store_state_index(state), rc;
+	char *what;
 
 	if (from != NULL)
 		*from = NULL;
@@ -1405,12 +1483,9 @@ store_host_set_state(struct store *s, int64_t host_id, const char *state,
 		xasprintf(cause, "%s: not a host state", state);
 		return -1;
 	}
-	if (store_tx_begin(s, 1, cause) != 0)
+	if (store_host_begin(s, host_id, &h, "setting a host's state",
+	    cause) != 0)
 		return -1;
-	if ((rc = store_host_get(s, host_id, &h, &found)) != SQLITE_DONE)
-		return store_fail(s, rc, "setting a host's state", cause);
-	if (!found)
-		return store_no_host(s, host_id, cause);
 	if (from != NULL)
 		*from = h.state != -1 ? store_states[h.state] : "unknown";
 	if (h.state == to && ((reason == NULL && h.reason == NULL) ||
@@ -1421,41 +1496,14 @@ store_host_set_state(struct store *s, int64_t host_id, const char *state,
 		return 0;
 	}
 	xasprintf(&what, "setting %s to %s", h.host, state);
-	if ((q = store_stmt(s, Q_HOST_STATE_SET)) == NULL) {
-		rc = store_errcode(s);
-		goto fail;
-	}
-	sqlite3_bind_int64(q, 1, host_id);
-	sqlite3_bind_text(q, 2, store_states[to], -1, SQLITE_STATIC);
-	store_bind_text(q, 3, reason);
-	if ((rc = store_stmt_run(s, q)) != SQLITE_DONE)
-		goto fail;
-	a.task_id = h.task_id;
-	a.attempt_id = h.attempt_id;
-	a.host_id = host_id;
-	a.kind = "state";
-	a.actor = actor;
-	a.from = h.state != -1 ? store_states[h.state] : NULL;
-	a.to = store_states[to];
-	a.reason = reason;
-	if ((rc = store_audit_write(s, &a)) != SQLITE_DONE)
-		goto fail;
-	xasprintf(&why, "%s: %s%s%s", h.host, store_states[to],
-	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
-	if ((rc = store_attempt_derive(s, h.attempt_id, h.task_id, actor,
-	    why)) != SQLITE_DONE)
-		goto fail;
-	rc = store_tx_commit(s, what, cause);
-	free(why);
+	if ((rc = store_host_state_tx(s, host_id, &h, to, reason, actor)) !=
+	    SQLITE_DONE)
+		store_fail(s, rc, what, cause);
+	else
+		rc = store_tx_commit(s, what, cause);
 	free(what);
 	free(h.reason);
-	return rc;
-fail:
-	store_fail(s, rc, what, cause);
-	free(why);
-	free(what);
-	free(h.reason);
-	return -1;
+	return rc == 0 ? 0 : -1;
 }
 
 int
@@ -1463,31 +1511,33 @@ store_host_launch(struct store *s, int64_t host_id, const char *actor,
     const char *reason, char **cause)
 {
 	struct store_host_row h;
-	struct store_audit a = { 0 };
-	sqlite3_stmt *q;
 	const char *what = "recording a launch";
-	int found, rc;
+	int rc;
 
-	if (store_tx_begin(s, 1, cause) != 0)
+	if (store_host_begin(s, host_id, &h, what, cause) != 0)
 		return -1;
-	if ((rc = store_host_get(s, host_id, &h, &found)) != SQLITE_DONE)
-		return store_fail(s, rc, what, cause);
 	free(h.reason);
-	if (!found)
-		return store_no_host(s, host_id, cause);
-	if ((q = store_stmt(s, Q_HOST_LAUNCH)) != NULL)
-		sqlite3_bind_int64(q, 1, host_id);
-	if ((rc = store_stmt_run(s, q)) != SQLITE_DONE)
+	if ((rc = store_host_launch_tx(s, host_id, &h, actor, reason)) !=
+	    SQLITE_DONE)
 		return store_fail(s, rc, what, cause);
-	a.task_id = h.task_id;
-	a.attempt_id = h.attempt_id;
-	a.host_id = host_id;
-	a.kind = "launch";
-	a.actor = actor;
-	a.reason = reason;
-	a.data = json_pack("{s:i}", "launch", h.launches + 1);
-	rc = store_audit_write(s, &a);
-	json_decref((json_t *)a.data);
+	return store_tx_commit(s, what, cause);
+}
+
+int
+store_host_start(struct store *s, int64_t host_id, const char *actor,
+    const char *reason, char **cause)
+{
+	struct store_host_row h;
+	const char *what = "recording a launch";
+	int to = store_state_index("starting"), rc = SQLITE_DONE;
+
+	if (store_host_begin(s, host_id, &h, what, cause) != 0)
+		return -1;
+	if (h.state != to || h.reason != NULL)
+		rc = store_host_state_tx(s, host_id, &h, to, NULL, actor);
+	free(h.reason);
+	if (rc == SQLITE_DONE)
+		rc = store_host_launch_tx(s, host_id, &h, actor, reason);
 	if (rc != SQLITE_DONE)
 		return store_fail(s, rc, what, cause);
 	return store_tx_commit(s, what, cause);

@@ -99,8 +99,14 @@ int store_hosts_add(struct store *, int64_t attempt_id,
 int store_host_set_state(struct store *, int64_t host_id, const char *state,
     const char *reason, const char *actor, const char **from, char **cause);
 int store_host_state_valid(const char *);
-/* One more launch of the host's processes (its `launches` count). */
+/* One more launch of the host's processes (its `launches` count), decided
+ * before its agent is asked to run: a drover killed while the agent
+ * starts has counted it. */
 int store_host_launch(struct store *, int64_t host_id, const char *actor,
+    const char *reason, char **cause);
+/* The host set to `starting` and one more launch, in one transaction:
+ * the decision to start its agent, recorded whole or not at all. */
+int store_host_start(struct store *, int64_t host_id, const char *actor,
     const char *reason, char **cause);
 /* The host's agent said everything of its run was sent and stored (its
  * attach ended with the run); a launch clears it. Not a decision: no audit

@@ -184,13 +184,13 @@ for f in "$RUNS"/cycle-*/*/*/events.jsonl; do
 	    { bad=$((bad + 1)); echo "  $f: a launch started before the last one ended"; }
 	n=$(grep -c '"scope":"run","state":"starting"' "$f")
 	starts=$((starts + n))
-	# The decision came first: the host's row was set to starting (its
-	# audit row) before its agent ran; a launch is counted once the agent
-	# said hello, so a kill in between leaves at most one uncounted.
+	# The decision came first: the host's row was set to starting and
+	# its launch counted (one transaction, audited) before its agent ran,
+	# so a kill in between leaves none uncounted.
 	rd=$(dirname "$f")
 	row=$(sqlite3 "$DB" "select h.launches, (select count(*) from audit a where a.host_id = h.id and a.kind = 'state' and a.to_state = 'starting') from attempt_hosts h where h.run_dir = '$rd'")
 	l=${row%|*} st=${row#*|}
-	if [ -z "$row" ] || [ "$st" = 0 ] || [ "$n" -gt $((l + 1)) ]; then
+	if [ -z "$row" ] || [ "$st" = 0 ] || [ "$n" -gt "$l" ]; then
 		unrec=$((unrec + 1))
 		echo "  $rd: $n launches spooled; database: ${row:-no row} (launches|starting rows)"
 	fi

@@ -1016,6 +1016,40 @@ TEST(store_every_decision_writes_an_audit_row)
 	store_close(s);
 }
 
+/* The decision to start a host's agent: its state and one more launch,
+ * audited together (tui/engine_launch.c records it before the agent is
+ * asked to run, so a drover killed meanwhile has counted the launch). */
+TEST(store_host_start_records_state_and_launch_together)
+{
+	const char *path = db_path("drover.db");
+	struct store *s;
+	struct fixture f;
+	char audit[4096], *cause = NULL;
+
+	REQUIRE((s = open_store(path, STORE_RDWR)) != NULL);
+	REQUIRE(fixture_make(s, "st", 1, &f) == 0);
+	CHECK(store_host_start(s, f.hosts[0], "engine", "launched", &cause) ==
+	    0);
+	CHECK_STR(sql_text(path, "SELECT state || ' ' || launches FROM "
+	    "attempt_hosts"), "starting 1");
+	/* starting already: only the launch is new */
+	CHECK(store_host_start(s, f.hosts[0], "engine", "again", &cause) == 0);
+	CHECK_STR(sql_text(path, "SELECT state || ' ' || launches FROM "
+	    "attempt_hosts"), "starting 2");
+	audit_string(s, f.task, audit, sizeof audit);
+	CHECK_STR(audit, "create:-:>: | attempt:-:>pending:launch | "
+	    "add:h0:>pending: | state:h0:pending>starting: | "
+	    "state:-:pending>starting:h0: starting | launch:h0:>:launched | "
+	    "launch:h0:>:again");
+	CHECK_STR(sql_text(path, "SELECT data FROM audit ORDER BY id DESC "
+	    "LIMIT 1"), "{\"launch\":2}");
+	CHECK(store_host_start(s, 4242, "engine", "launched", &cause) == -1);
+	CHECK_STR(cause, "no host #4242 in the database");
+	free(cause);
+	CHECK_INT(sql_int(path, "SELECT count(*) FROM audit"), 7);
+	store_close(s);
+}
+
 TEST(store_summary_and_list_json)
 {
 	const char *path = db_path("drover.db");
