@@ -73,6 +73,10 @@ struct parse_event {
 	 * arrived (a pending step, an open traceback, what auto picked its
 	 * format from); <= off. */
 	uint64_t resume_off;
+	/* Its place among the events made at off, from 0, counting those a
+	 * restarted reader suppresses: with off, it says exactly which
+	 * events a restart after this one has already spooled. */
+	uint32_t nth;
 	const struct metric *metric;	/* PARSE_METRIC */
 	const char *path;		/* PARSE_CKPT */
 	int64_t ckpt_step;		/* PARSE_CKPT, -1 when unknown */
@@ -98,10 +102,11 @@ void parser_finish(struct parser *, parse_emit_fn, void *);
 /* The format in use: for auto, the detected one, or "auto" until then. */
 const char *parser_format(const struct parser *);
 /* After a restart: seed sticky state (epoch, total) from the last metric
- * spooled and suppress metrics with step <= last->step and log/ckpt events
- * at offsets <= last_off. */
+ * spooled, and suppress what was spooled: events at offsets before
+ * last_off, or at last_off up to its last_nth-th (-1: none at it), and
+ * metrics with step <= last->step. */
 void parser_resume(struct parser *, const struct metric *last,
-    uint64_t last_off);
+    uint64_t last_off, int64_t last_nth);
 int parser_format_valid(const char *);
 
 /*

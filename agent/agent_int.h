@@ -107,6 +107,8 @@ struct spool_rank {
 	json_t *last_metric;	/* owned */
 	uint64_t src_ino, src_off;	/* of the last parsed event */
 	uint64_t src_resume;		/* where to read again from */
+	int64_t src_nth;		/* its place among the events at src_off;
+					   -1: none there (a launch's start) */
 	int has_src;
 };
 enum { RANK_NONE, RANK_STARTING, RANK_RUNNING, RANK_EXITED };

@@ -63,10 +63,14 @@ struct parser {
 	int tb_lines;
 	size_t tb_omitted;
 
+	uint64_t nth_off;	/* the offset events are being counted at */
+	uint32_t nth;		/* the next event's place at nth_off */
+
 	int resumed;
 	int has_last_step;
 	int64_t last_step;
 	uint64_t last_off;
+	int64_t last_nth;	/* -1: nothing at last_off was spooled */
 };
 
 static const struct parser_ops *const parse_formats[] = {
@@ -306,6 +310,7 @@ parser_new(const char *format, const json_t *opts, char **cause)
 	p->mirror = MIRROR_ERRORS;
 	p->seg_hold = UINT64_MAX;
 	p->detect_off = UINT64_MAX;
+	p->nth_off = UINT64_MAX;
 	buf_init(&p->line);
 	buf_init(&p->tb);
 
@@ -368,12 +373,14 @@ parser_format(const struct parser *p)
 }
 
 void
-parser_resume(struct parser *p, const struct metric *last, uint64_t last_off)
+parser_resume(struct parser *p, const struct metric *last, uint64_t last_off,
+    int64_t last_nth)
 {
 	int i;
 
 	p->resumed = 1;
 	p->last_off = last_off;
+	p->last_nth = last_nth;
 	if (last == NULL)
 		return;
 	p->has_last_step = 1;
@@ -461,6 +468,29 @@ parse_hold_begin(struct parser *p)
 	p->seg_hold = parse_hold_off(p, p->off);
 }
 
+/*
+ * The place of the next event among those made at the current offset:
+ * every event a segment (or parser_finish, at the last segment's offset)
+ * makes, counted the same whether it is emitted or suppressed.
+ */
+static uint32_t
+parse_next_nth(struct parser *p)
+{
+	if (p->nth_off != p->off) {
+		p->nth_off = p->off;
+		p->nth = 0;
+	}
+	return p->nth++;
+}
+
+/* Nothing to emit: outside a feed, or spooled before a restart. */
+static int
+parse_suppressed(const struct parser *p, uint32_t nth)
+{
+	return p->emit == NULL || (p->resumed && (p->off < p->last_off ||
+	    (p->off == p->last_off && (int64_t)nth <= p->last_nth)));
+}
+
 void
 parse_out_metric(struct parse_out *out, const struct metric *m)
 {
@@ -473,6 +503,7 @@ parse_out_metric_since(struct parse_out *out, const struct metric *m,
 {
 	struct parser *p = out->p;
 	struct parse_event ev;
+	uint32_t nth;
 
 	if (p->winner < 0) {
 		/*
@@ -486,11 +517,21 @@ parse_out_metric_since(struct parse_out *out, const struct metric *m,
 		    p->off);
 	} else if (p->winner != out->cand)
 		return;
-	if (m->step < 0)
+	if (m->step < 0 || p->emit == NULL)
 		return;
+	nth = parse_next_nth(p);
 	if (p->has_last_step && m->step <= p->last_step)
 		return;
-	if (p->emit == NULL)
+	/*
+	 * A restarted reader re-reads what the last spooled event's segment
+	 * held: a step that leaves with that segment, up to that event, was
+	 * spooled already, whatever step this reading gives it (what the
+	 * reader was seeded with can number it differently). Not so one at
+	 * an earlier offset: seeded, the reader may know sooner what the
+	 * uninterrupted run waited for, and emit a later step earlier.
+	 */
+	if (p->resumed && p->off == p->last_off &&
+	    (int64_t)nth <= p->last_nth)
 		return;
 	memset(&ev, 0, sizeof ev);
 	ev.kind = PARSE_METRIC;
@@ -499,15 +540,10 @@ parse_out_metric_since(struct parse_out *out, const struct metric *m,
 	 * restarted at it reads again from since. */
 	ev.off = p->off;
 	ev.resume_off = parse_hold_off(p, since < p->off ? since : p->off);
+	ev.nth = nth;
 	ev.metric = m;
 	ev.ckpt_step = -1;
 	p->emit(&ev, p->arg);
-}
-
-static int
-parse_suppressed(const struct parser *p)
-{
-	return p->emit == NULL || (p->resumed && p->off <= p->last_off);
 }
 
 static void
@@ -515,13 +551,18 @@ parse_emit_log(struct parser *p, const char *text, size_t len,
     const char *level, const char *what)
 {
 	struct parse_event ev;
+	uint32_t nth;
 
-	if (parse_suppressed(p))
+	if (p->emit == NULL)
+		return;
+	nth = parse_next_nth(p);
+	if (parse_suppressed(p, nth))
 		return;
 	memset(&ev, 0, sizeof ev);
 	ev.kind = PARSE_LOG;
 	ev.off = p->off;
 	ev.resume_off = parse_hold_off(p, ev.off);
+	ev.nth = nth;
 	ev.ckpt_step = -1;
 	ev.text = text;
 	ev.text_len = len;
@@ -534,13 +575,18 @@ static void
 parse_emit_ckpt(struct parser *p, const char *path, int64_t step)
 {
 	struct parse_event ev;
+	uint32_t nth;
 
-	if (parse_suppressed(p))
+	if (p->emit == NULL)
+		return;
+	nth = parse_next_nth(p);
+	if (parse_suppressed(p, nth))
 		return;
 	memset(&ev, 0, sizeof ev);
 	ev.kind = PARSE_CKPT;
 	ev.off = p->off;
 	ev.resume_off = parse_hold_off(p, ev.off);
+	ev.nth = nth;
 	ev.path = path;
 	ev.ckpt_step = step;
 	p->emit(&ev, p->arg);

@@ -507,7 +507,10 @@ scan_event(struct spool_scan *sc, json_t *o)
 		json_decref(r->last_metric);
 		r->last_metric = json_incref(o);
 	}
-	/* src: [inode, offset, resume offset (absent: the offset)] */
+	/* src: [inode, offset, resume offset, place among the events at the
+	 * offset]. A process's `starting` has only [inode, offset]: where its
+	 * launch starts reading, nothing there spooled yet. An agent before
+	 * the place was written gave three: everything at the offset. */
 	src = json_object_get(o, "src");
 	if (json_is_array(src) && json_array_size(src) >= 2) {
 		r->src_ino = (uint64_t)json_integer_value(
@@ -519,6 +522,13 @@ scan_event(struct spool_scan *sc, json_t *o)
 		    r->src_off;
 		if (r->src_resume > r->src_off)
 			r->src_resume = r->src_off;
+		if (json_array_size(src) == 2)
+			r->src_nth = -1;
+		else if (json_array_size(src) == 3 ||
+		    json_integer_value(json_array_get(src, 3)) < 0)
+			r->src_nth = INT64_MAX;
+		else
+			r->src_nth = json_integer_value(json_array_get(src, 3));
 		r->has_src = 1;
 	}
 }

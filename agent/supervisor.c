@@ -194,9 +194,9 @@ sv_parse_emit(const struct parse_event *pe, void *arg)
 		return;
 	}
 	json_object_set_new(ev, "rank", json_integer(r->p->rank));
-	json_object_set_new(ev, "src", json_pack("[I, I, I]",
+	json_object_set_new(ev, "src", json_pack("[I, I, I, I]",
 	    (json_int_t)r->log_ino, (json_int_t)pe->off,
-	    (json_int_t)pe->resume_off));
+	    (json_int_t)pe->resume_off, (json_int_t)pe->nth));
 	sv_emit(sv, ev, 0);
 }
 
@@ -932,7 +932,7 @@ sv_adopt_rank(struct supervisor *sv, struct sv_rank *r, struct spool_scan *sc)
 	    metric_from_json(sr->last_metric, &last) == 0)
 		have_last = 1;
 	parser_resume(r->parser, have_last ? &last : NULL,
-	    sr->has_src ? sr->src_off : 0);
+	    sr->has_src ? sr->src_off : 0, sr->has_src ? sr->src_nth : 0);
 	r->adopted = 1;
 	if (r->pid > 0 && proc_alive(r->pid, r->start_time)) {
 		r->state = RANK_RUNNING;
