@@ -463,6 +463,9 @@ ms_callback(struct mindspore *ms, struct parse_out *out, const char *s)
 		return 0;
 	m.step = global >= 0 ? global : sie;
 	(void)metric_set_extra(&m, "step_in_epoch", 13, (double)sie);
+	/* Says the step was printed, so ms_seed learns nothing from it. */
+	if (global >= 0)
+		(void)metric_set_extra(&m, "global_step", 11, (double)global);
 	ms_release_pend(ms, out);
 	parse_out_metric(out, &m);
 	/* Its step is the global_step printed, not one ms_seed reads. */
@@ -503,6 +506,15 @@ ms_seed(void *arg, const struct metric *last)
 
 	if (!(last->has & METRIC_HAS_EPOCH) || last->epoch <= 1)
 		return;
+	/* A MindONE callback's step is the global step it printed: its
+	 * epoch and in-epoch step do not give the steps per epoch by which
+	 * LossMonitor lines are numbered (a log with both re-read a
+	 * LossMonitor step as another step after a restart; found by
+	 * tests/fuzz/parse.c). */
+	for (i = 0; i < last->nextra; i++) {
+		if (strcmp(last->extra[i].name, "global_step") == 0)
+			return;
+	}
 	for (i = 0; i < last->nextra; i++) {
 		if (strcmp(last->extra[i].name, "step_in_epoch") != 0 ||
 		    !(last->extra[i].value >= 0 && last->extra[i].value < 9e18))

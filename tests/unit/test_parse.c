@@ -615,6 +615,9 @@ TEST(parse_mindspore_mindone_callback)
 	CHECK_DBL(extra(&r.m[0], "loss_scale"), 1024, 0);
 	CHECK_INT(r.m[1].step, 120);	/* global_step, not step 20 */
 	CHECK_DBL(extra(&r.m[1], "step_in_epoch"), 20, 0);
+	/* says the step was printed (ms_seed learns nothing from it) */
+	CHECK_DBL(extra(&r.m[0], "global_step"), 100, 0);
+	CHECK_DBL(extra(&r.m[1], "global_step"), 120, 0);
 	CHECK_DBL(extra(&r.m[1], "loss_scale"), 512, 0);
 	rec_free(&r);
 }
@@ -1177,6 +1180,11 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		 * LossMonitor step it re-read differently and spooled it
 		 * again (found by tests/fuzz/parse.c) */
 		{ "mindspore", NULL, "logs/mindspore_mixed_callback_restart.log" },
+		/* the same, restarted after a later error line: seeded with
+		 * the callback's global step, the LossMonitor step re-read
+		 * before it was numbered as another (found by
+		 * tests/fuzz/parse.c) */
+		{ "mindspore", NULL, "logs/mindspore_callback_seed_restart.log" },
 		/* a step line sets the total itself: a restart seeded it for
 		 * the steps after, which did not carry it */
 		{ "regex", "{\"patterns\":["
