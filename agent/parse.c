@@ -483,12 +483,13 @@ parse_next_nth(struct parser *p)
 	return p->nth++;
 }
 
-/* Nothing to emit: outside a feed, or spooled before a restart. */
+/* Spooled before a restart: a log or checkpoint event at the current
+ * segment, in place nth. */
 static int
 parse_suppressed(const struct parser *p, uint32_t nth)
 {
-	return p->emit == NULL || (p->resumed && (p->off < p->last_off ||
-	    (p->off == p->last_off && (int64_t)nth <= p->last_nth)));
+	return p->resumed && (p->off < p->last_off ||
+	    (p->off == p->last_off && (int64_t)nth <= p->last_nth));
 }
 
 void
@@ -546,24 +547,37 @@ parse_out_metric_since(struct parse_out *out, const struct metric *m,
 	p->emit(&ev, p->arg);
 }
 
+/* A log or checkpoint event at the current segment, its place counted:
+ * 0 with ev filled in, -1 when it is not to be emitted (outside a feed,
+ * or spooled before a restart). */
+static int
+parse_event_begin(struct parser *p, struct parse_event *ev,
+    enum parse_event_kind kind)
+{
+	uint32_t nth;
+
+	if (p->emit == NULL)
+		return -1;
+	nth = parse_next_nth(p);
+	if (parse_suppressed(p, nth))
+		return -1;
+	memset(ev, 0, sizeof *ev);
+	ev->kind = kind;
+	ev->off = p->off;
+	ev->resume_off = parse_hold_off(p, ev->off);
+	ev->nth = nth;
+	ev->ckpt_step = -1;
+	return 0;
+}
+
 static void
 parse_emit_log(struct parser *p, const char *text, size_t len,
     const char *level, const char *what)
 {
 	struct parse_event ev;
-	uint32_t nth;
 
-	if (p->emit == NULL)
+	if (parse_event_begin(p, &ev, PARSE_LOG) != 0)
 		return;
-	nth = parse_next_nth(p);
-	if (parse_suppressed(p, nth))
-		return;
-	memset(&ev, 0, sizeof ev);
-	ev.kind = PARSE_LOG;
-	ev.off = p->off;
-	ev.resume_off = parse_hold_off(p, ev.off);
-	ev.nth = nth;
-	ev.ckpt_step = -1;
 	ev.text = text;
 	ev.text_len = len;
 	ev.level = level;
@@ -575,18 +589,9 @@ static void
 parse_emit_ckpt(struct parser *p, const char *path, int64_t step)
 {
 	struct parse_event ev;
-	uint32_t nth;
 
-	if (p->emit == NULL)
+	if (parse_event_begin(p, &ev, PARSE_CKPT) != 0)
 		return;
-	nth = parse_next_nth(p);
-	if (parse_suppressed(p, nth))
-		return;
-	memset(&ev, 0, sizeof ev);
-	ev.kind = PARSE_CKPT;
-	ev.off = p->off;
-	ev.resume_off = parse_hold_off(p, ev.off);
-	ev.nth = nth;
 	ev.path = path;
 	ev.ckpt_step = step;
 	p->emit(&ev, p->arg);
