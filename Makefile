@@ -91,6 +91,10 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(AGENT_LIB_OBJ) $(REMOTE_OBJ) $(TUI_LIB_OBJ) $
 $(BUILD)/bench-ingest: $(BUILD)/obj/bench/ingest.o $(STORE_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(SQLITE_LIBS) -lm
 
+# bench/config.sh: the config loader (tui/yamltree.c) on hostile YAML.
+$(BUILD)/bench-config: $(BUILD)/obj/bench/config.o $(BUILD)/obj/tui/yamltree.o $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(YAML_LIBS) -lm
+
 # bench/render.sh: the console drawing from a big store.
 $(BUILD)/bench-render: $(BUILD)/obj/bench/render.o $(TUI_LIB_OBJ) $(REMOTE_OBJ) $(BUILD)/libagent.a $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DROVER_LIBS)
@@ -126,9 +130,9 @@ test: deps all unit agents
 # exit status in NAME.rc); then one table of the key figures and ratios
 # (bench/summary.sh), which fails when a benchmark did.
 BENCH_LOG := $(BUILD)/bench
-bench: deps all $(BUILD)/bench-ingest $(BUILD)/bench-render
+bench: deps all $(BUILD)/bench-ingest $(BUILD)/bench-render $(BUILD)/bench-config
 	@mkdir -p $(BENCH_LOG)
-	@for b in agent_overhead fanout ingest latency render; do \
+	@for b in agent_overhead fanout ingest latency render config; do \
 		echo "== bench/$$b.sh"; \
 		{ BUILD=$(BUILD) bench/$$b.sh 2>&1; echo $$? > $(BENCH_LOG)/$$b.rc; } | \
 		    tee $(BENCH_LOG)/$$b.log; \

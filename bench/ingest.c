@@ -32,15 +32,6 @@ struct vals {
 	double loss, lr, step_time_ms, samples_per_s;
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Host h's event seq: plausible SDXL fine-tuning numbers. */
 static void
 vals_make(int h, int64_t seq, struct vals *v)
@@ -169,10 +160,10 @@ run_raw(const char *path, int nhosts, long long nevents, int batch)
 		die_sqlite(db, "open");
 	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
 		die_sqlite(db, "prepare");
-	t0 = now_s();
+	t0 = clock_mono_s();
 	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		die_sqlite(db, "begin");
-	spent += now_s() - t0;
+	spent += clock_mono_s() - t0;
 	while (done < nevents) {
 		for (h = 0; h < nhosts && done < nevents; h++) {
 			n = nevents - done < batch ? (int)(nevents - done) :
@@ -181,7 +172,7 @@ run_raw(const char *path, int nhosts, long long nevents, int batch)
 				vals_make(h, next[h] + 1 + i, &v[i]);
 			next[h] += n;
 			done += n;
-			t0 = now_s();
+			t0 = clock_mono_s();
 			for (i = 0; i < n; i++) {
 				sqlite3_bind_int64(q, 1, ids[h]);
 				sqlite3_bind_int64(q, 2, v[i].seq);
@@ -198,13 +189,13 @@ run_raw(const char *path, int nhosts, long long nevents, int batch)
 					die_sqlite(db, "insert");
 				sqlite3_reset(q);
 			}
-			spent += now_s() - t0;
+			spent += clock_mono_s() - t0;
 		}
 	}
-	t0 = now_s();
+	t0 = clock_mono_s();
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		die_sqlite(db, "commit");
-	spent += now_s() - t0;
+	spent += clock_mono_s() - t0;
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	free(next);
@@ -243,22 +234,22 @@ run_store(const char *path, int nhosts, long long nevents, int batch,
 				len[i] = line_make(&v, lines + (size_t)i * 512,
 				    512);
 			}
-			t0 = now_s();
+			t0 = clock_mono_s();
 			for (i = 0; i < n; i++) {
 				ev[i] = proto_decode_line(lines +
 				    (size_t)i * 512, len[i], &cause);
 				if (ev[i] == NULL)
 					fatalx("decode: %s", cause);
 			}
-			t1 = now_s();
+			t1 = clock_mono_s();
 			if (store_ingest(s, ids[h], ev, (size_t)n, &cursor,
 			    &cause) != 0)
 				fatalx("%s", cause);
-			t2 = now_s();
+			t2 = clock_mono_s();
 			for (i = 0; i < n; i++)
 				json_decref(ev[i]);
 			*ingest_only += t2 - t1;
-			spent += now_s() - t0;
+			spent += clock_mono_s() - t0;
 			if (cursor != next[h] + n)
 				fatalx("host %d: cursor %lld, expected %lld", h,
 				    (long long)cursor, (long long)next[h] + n);

@@ -6,22 +6,15 @@
 # disk (under $BUILD, not /tmp, which may be a tmpfs). See bench/ingest.c.
 #   EVENTS (default 1000000), HOSTS (64), BATCH (256)
 set -u
-: "${DROVER_SRC:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${BUILD:=$DROVER_SRC/build}"
-case "$BUILD" in /*) ;; *) BUILD="$DROVER_SRC/$BUILD" ;; esac
-BIN="$BUILD/bench-ingest"
+. "$(dirname "$0")/lib.sh"
+bench_bin bench-ingest
 EVENTS=${EVENTS:-1000000}
 HOSTS=${HOSTS:-64}
 BATCH=${BATCH:-256}
 
-if [ ! -x "$BIN" ]; then
-	echo "bench/ingest.sh: no $BIN; run make $BIN first" >&2
-	exit 1
-fi
 mkdir -p "$BUILD"
 D=$(mktemp -d "$BUILD/bench-ingest.XXXXXX") || exit 1
 trap 'rm -rf "$D"' EXIT
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 fs=$(df -PT "$D" 2>/dev/null | awk 'NR == 2 { print $2 }')
-echo "machine: $(nproc) x ${cpu:-unknown CPU}, $(uname -sr), database on ${fs:-?}"
+echo "machine: $(bench_machine), database on ${fs:-?}"
 "$BIN" -n "$EVENTS" -H "$HOSTS" -b "$BATCH" -d "$D"

@@ -7,21 +7,14 @@
 # bench/render.c. Goals: <= 5 ms a frame, <= 200 MB.
 #   HOSTS (default 1000), STEPS (100000), FRAMES (200)
 set -u
-: "${DROVER_SRC:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${BUILD:=$DROVER_SRC/build}"
-case "$BUILD" in /*) ;; *) BUILD="$DROVER_SRC/$BUILD" ;; esac
-BIN="$BUILD/bench-render"
+. "$(dirname "$0")/lib.sh"
+bench_bin bench-render
 HOSTS=${HOSTS:-1000}
 STEPS=${STEPS:-100000}
 FRAMES=${FRAMES:-200}
 DB="$BUILD/render-$HOSTS-$STEPS.db"
 
-if [ ! -x "$BIN" ]; then
-	echo "bench/render.sh: no $BIN; run make $BIN first" >&2
-	exit 1
-fi
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-echo "machine: $(nproc) x ${cpu:-unknown CPU}, $(uname -sr), ncurses $(ncursesw6-config --version 2>/dev/null || echo ?)"
+echo "machine: $(bench_machine), ncurses $(ncursesw6-config --version 2>/dev/null || echo ?)"
 st=$(mktemp)
 { "$BIN" "$DB" "$HOSTS" "$STEPS" "$FRAMES" 2>&1; echo $? > "$st"; } |
     grep -v 'schema upgraded'

@@ -51,6 +51,11 @@ row render render '
 	/^load:/p
 	/^peak rss/p
 	/% of a core/p'
+row config config '
+	/^shape /p
+	/^cap_/p
+	/^ok_/p
+	/^goal </p'
 if [ -n "$failed" ]; then
 	echo "FAILED:$failed (see $d/NAME.log)"
 	exit 1

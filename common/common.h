@@ -36,6 +36,12 @@ char *xstrdup(const char *);
 char *xstrndup(const char *, size_t);
 int xasprintf(char **, const char *, ...) PRINTFLIKE(2, 3);
 int xvasprintf(char **, const char *, va_list) PRINTFLIKE(2, 0);
+/* Zeroed arenas of whole 2 MiB pages, transparent huge pages where the
+ * kernel allows (first touch of 4 KiB pages is the cost of a large load). */
+#define XHUGE_PAGE	((size_t)2 << 20)
+void *xhuge_alloc(size_t);		/* size rounded up by xhuge_size */
+size_t xhuge_size(size_t);
+void xhuge_free(void *, size_t);
 
 /* strv.c: NULL-terminated vectors of strings. */
 char **strv_dup(char *const *);		/* deep copy; NULL gives an empty one */
@@ -95,6 +101,7 @@ void linesplit_free(struct linesplit *);
 
 /* clock.c */
 uint64_t clock_mono_ms(void);
+double clock_mono_s(void);
 int64_t clock_wall_ms(void);
 
 /* loop.c: one poll(2) loop: fds, one-shot timers, signals via self-pipe. */

@@ -4,7 +4,10 @@
  */
 #include "common.h"
 
+#include <sys/mman.h>
+
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,4 +96,50 @@ xvasprintf(char **ret, const char *fmt, va_list ap)
 	if (n == -1 || *ret == NULL)
 		fatalx("xvasprintf: out of memory");
 	return n;
+}
+
+/*
+ * Arenas of megabytes (a config loaded at its caps holds about 5 MB): each
+ * fresh 4 KiB page costs a fault on first touch, 10 us on some VMs, so such
+ * an arena asks for 2 MiB pages (MADV_HUGEPAGE; the kernel falls back to
+ * small ones). size is rounded up to XHUGE_PAGE; free with xhuge_free and
+ * the same size.
+ */
+void *
+xhuge_alloc(size_t size)
+{
+	size_t want = xhuge_size(size), lead;
+	char *p, *a;
+
+	if (want == 0 || want > SIZE_MAX - XHUGE_PAGE)
+		fatalx("xhuge_alloc: bad size %zu", size);
+	p = mmap(NULL, want + XHUGE_PAGE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		fatalx("xhuge_alloc: allocating %zu bytes: %s", want,
+		    strerror(errno));
+	/* keep the 2 MiB-aligned part */
+	a = (char *)(((uintptr_t)p + XHUGE_PAGE - 1) &
+	    ~(uintptr_t)(XHUGE_PAGE - 1));
+	lead = (size_t)(a - p);
+	if (lead > 0)
+		munmap(p, lead);
+	munmap(a + want, XHUGE_PAGE - lead);
+#ifdef MADV_HUGEPAGE
+	(void)madvise(a, want, MADV_HUGEPAGE);	/* a hint; fine to fail */
+#endif
+	return a;
+}
+
+size_t
+xhuge_size(size_t size)
+{
+	return (size + XHUGE_PAGE - 1) / XHUGE_PAGE * XHUGE_PAGE;
+}
+
+void
+xhuge_free(void *p, size_t size)
+{
+	if (p != NULL)
+		munmap(p, xhuge_size(size));
 }

@@ -2,6 +2,9 @@
 #include "test.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -30,6 +33,69 @@ TEST(buf_grows_and_drains)
 	CHECK_STR(buf_cstr(&b), "");
 	buf_free(&b);
 	buf_free(&b);
+}
+
+/* The mapping of /proc/self/smaps that starts at p: its end, and its
+ * THPeligible flag (-1 when absent). 0 when there is none. */
+static uintptr_t
+smaps_mapping(const void *p, int *thp)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	uintptr_t lo, hi, end = 0;
+	int in = 0, v;
+
+	*thp = -1;
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 &&
+		    line[strspn(line, "0123456789abcdef")] == '-') {
+			in = lo == (uintptr_t)p;
+			if (in)
+				end = hi;
+		} else if (in && sscanf(line, "THPeligible: %d", &v) == 1)
+			*thp = v;
+	}
+	fclose(f);
+	return end;
+}
+
+TEST(xhuge_alloc_is_aligned_zeroed_and_exact)
+{
+	char *p, *q, mode[128] = "";
+	size_t i;
+	uintptr_t end;
+	int thp, fd;
+	ssize_t r;
+
+	CHECK_INT(xhuge_size(1), XHUGE_PAGE);
+	CHECK_INT(xhuge_size(XHUGE_PAGE), XHUGE_PAGE);
+	CHECK_INT(xhuge_size(5 * 1024 * 1024), 3 * XHUGE_PAGE);
+	p = xhuge_alloc(5 * 1024 * 1024);
+	CHECK(((uintptr_t)p & (XHUGE_PAGE - 1)) == 0);
+	for (i = 0; i < 3 * XHUGE_PAGE; i += 4096)
+		if (p[i] != 0 || p[i + 4095] != 0)
+			break;
+	CHECK_INT(i, 3 * XHUGE_PAGE);
+	memset(p, 0x5a, 3 * XHUGE_PAGE);
+	/* exactly the rounded size is mapped: the slack was given back */
+	end = smaps_mapping(p, &thp);
+	CHECK(end == (uintptr_t)p + 3 * XHUGE_PAGE);
+	if ((fd = open("/sys/kernel/mm/transparent_hugepage/enabled",
+	    O_RDONLY)) != -1) {
+		r = read(fd, mode, sizeof mode - 1);
+		close(fd);
+		if (r > 0 && strstr(mode, "[never]") == NULL)
+			CHECK_INT(thp, 1);	/* the hint was taken */
+	}
+	q = xhuge_alloc(100);
+	CHECK(q != p && ((uintptr_t)q & (XHUGE_PAGE - 1)) == 0);
+	xhuge_free(p, 5 * 1024 * 1024);
+	CHECK(smaps_mapping(p, &thp) == 0);
+	CHECK(smaps_mapping(q, &thp) == (uintptr_t)q + XHUGE_PAGE);
+	xhuge_free(q, 100);
+	xhuge_free(NULL, 100);
 }
 
 struct loop_probe {
