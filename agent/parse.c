@@ -387,7 +387,8 @@ parser_resume(struct parser *p, const struct metric *last, uint64_t last_off,
 	p->last_step = last->step;
 	for (i = 0; i < p->ncand; i++) {
 		if (p->cand[i].ops->seed != NULL)
-			p->cand[i].ops->seed(p->cand[i].state, last);
+			p->cand[i].ops->seed(p->cand[i].state, last,
+			    last_off);
 	}
 }
 

@@ -45,8 +45,10 @@ struct parser_ops {
 	size_t (*line)(void *, struct parse_out *, const char *, size_t);
 	/* End of stream: emit anything held back. */
 	void (*finish)(void *, struct parse_out *);
-	/* Seed sticky state (epoch, total) from the last metric spooled. */
-	void (*seed)(void *, const struct metric *);
+	/* Seed sticky state (epoch, total) from the last metric spooled;
+	 * last_off is the offset of the last event spooled, where the
+	 * restarted reader catches up with the run it continues. */
+	void (*seed)(void *, const struct metric *, uint64_t last_off);
 	/* Offset of the oldest segment the format's held state came from: a
 	 * step not yet emitted, or a value (epoch, total, steps per epoch)
 	 * that no step emitted carries for seed() yet. UINT64_MAX when it

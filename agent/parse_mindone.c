@@ -36,6 +36,8 @@ struct mindspore {
 	uint64_t max_off;	/* the line cur_max came from */
 	uint64_t spe_off;	/* the text spe was learnt from */
 	int spe_carried;	/* the last step emitted gives spe (ms_seed) */
+	int64_t seed_spe;	/* a restart's spe, known from seed_off on */
+	uint64_t seed_off;
 
 	int has_pend;		/* the LossMonitor step that waits */
 	struct metric pend;	/* its step is the step within the epoch */
@@ -473,11 +475,37 @@ ms_callback(struct mindspore *ms, struct parse_out *out, const char *s)
 	return 1;
 }
 
+/*
+ * A restarted reader knows the steps per epoch that the last step spooled
+ * was numbered with, but not whether the run it continues knew them where
+ * the reading starts. It did if that step was emitted as it was read: then
+ * the reading starts at the line of the step the last event released, and
+ * nothing before the last event's segment needs them. It did not if the
+ * step was held and released when they were learnt, in the last event's
+ * segment: the reading starts at the oldest held step, and must hold them
+ * again, as the run did, or it emits them sooner, at other offsets (and
+ * the one the last segment released is taken for one already spooled).
+ * Either way they are known from the last event's segment on, with the
+ * same value the text there would teach.
+ */
+static void
+ms_seed_due(struct mindspore *ms, struct parse_out *out)
+{
+	if (ms->seed_spe == 0 || parse_out_offset(out) < ms->seed_off)
+		return;
+	if (ms->spe == 0) {
+		ms->spe = ms->seed_spe;
+		ms->spe_carried = 1;
+	}
+	ms->seed_spe = 0;
+}
+
 static size_t
 ms_line(void *arg, struct parse_out *out, const char *s, size_t len)
 {
 	struct mindspore *ms = arg;
 
+	ms_seed_due(ms, out);
 	if (ms_loss_monitor(ms, out, s) || ms_time_monitor(ms, out, s) ||
 	    ms_callback(ms, out, s))
 		return len;
@@ -489,6 +517,7 @@ ms_finish(void *arg, struct parse_out *out)
 {
 	struct mindspore *ms = arg;
 
+	ms_seed_due(ms, out);
 	if (ms->spe == 0 && (ms->nheld > 0 || (ms->has_pend &&
 	    ms->pend.epoch > 1)))
 		ms_guess(ms);
@@ -496,9 +525,10 @@ ms_finish(void *arg, struct parse_out *out)
 	ms_release_pend(ms, out);
 }
 
-/* A restarted agent knows the steps per epoch from the last metric. */
+/* A restarted agent knows the steps per epoch from the last metric, from
+ * the last event's segment on (ms_seed_due). */
 static void
-ms_seed(void *arg, const struct metric *last)
+ms_seed(void *arg, const struct metric *last, uint64_t last_off)
 {
 	struct mindspore *ms = arg;
 	int64_t sie;
@@ -522,8 +552,8 @@ ms_seed(void *arg, const struct metric *last)
 		sie = (int64_t)last->extra[i].value;
 		if (last->step > sie &&
 		    (last->step - sie) % (last->epoch - 1) == 0) {
-			ms->spe = (last->step - sie) / (last->epoch - 1);
-			ms->spe_carried = 1;
+			ms->seed_spe = (last->step - sie) / (last->epoch - 1);
+			ms->seed_off = last_off;
 		}
 	}
 }

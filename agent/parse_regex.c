@@ -540,7 +540,7 @@ regex_line(void *arg, struct parse_out *out, const char *s, size_t len)
 }
 
 static void
-regex_seed(void *arg, const struct metric *last)
+regex_seed(void *arg, const struct metric *last, uint64_t last_off)
 {
 	regex_keep(arg, last);
 }

@@ -390,7 +390,7 @@ tqdm_finish(void *arg, struct parse_out *out)
 }
 
 static void
-tqdm_seed(void *arg, const struct metric *last)
+tqdm_seed(void *arg, const struct metric *last, uint64_t last_off)
 {
 	struct tqdm *t = arg;
 

@@ -53,7 +53,6 @@ struct fz_state {
 };
 
 static int fz_restart;
-static int fz_restart_at_segment_end;
 
 static void fz_emit(const struct parse_event *, void *);
 static void fz_seg(const char *, size_t, char, uint64_t, void *);
@@ -63,8 +62,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	fuzz_quiet();
 	fz_restart = getenv("DROVER_FUZZ_NO_RESTART") == NULL;
-	fz_restart_at_segment_end = strcmp(FUZZ_FORMAT, "mindspore") == 0 ||
-	    strcmp(FUZZ_FORMAT, "auto") == 0;
 	if (strcmp(FUZZ_FORMAT, "regex") == 0 &&
 	    (fz_opts = json_loads(FZ_REGEX_OPTS, 0, NULL)) == NULL)
 		fatalx("fuzz: bad regex options");
@@ -141,11 +138,7 @@ fz_state_free(struct fz_state *st)
 
 /*
  * A restart after event k must go on exactly as the uninterrupted run did:
- * after any event, also between two events one segment made, but for
- * mindspore (and auto, which may pick it). There a restarted agent is
- * seeded with the steps per epoch, and between two held steps that one
- * segment released it emits the later ones sooner, at other offsets: a
- * known limit (docs/protocol.md), so it restarts at a segment's end.
+ * after any event, also between two events one segment made.
  */
 static void
 fz_check_restart(struct fz_state *full, const uint8_t *log, size_t len,
@@ -161,11 +154,6 @@ fz_check_restart(struct fz_state *full, const uint8_t *log, size_t len,
 	if (full->nev == 0)
 		return;
 	k = pick % full->nev;
-	if (fz_restart_at_segment_end) {
-		while (k + 1 < full->nev &&
-		    full->evoff[k + 1] == full->evoff[k])
-			k++;
-	}
 	/* By design a restart drops steps not above the last one spooled
 	 * (parser_resume): only logs whose steps keep rising are checked. */
 	if (full->nonmono)
