@@ -1,6 +1,7 @@
 /*
  * config.c - one load of a YAML file, timed, as drover's config loader
- * does it (tui/yamltree.c: the file read, the checks, the tree) or, as
+ * does it for `drover launch` (tui/yamltree.c: the file read, the checks,
+ * the tree, and the copy of the text a loaded task keeps) or, as
  * the peer, libyaml alone (the file read and every event, no tree). One
  * load per process, so the figure includes the first touch of every page
  * it uses, as `drover launch` pays it. bench/config.sh runs it.
@@ -102,7 +103,7 @@ main(int argc, char **argv)
 {
 	struct yamltree *t;
 	struct ynode *root;
-	char *cause = NULL;
+	char *cause = NULL, *text = NULL;
 	long rss0, hwm;
 	double t0, ms;
 	int rc;
@@ -116,7 +117,7 @@ main(int argc, char **argv)
 	t = yamltree_new();
 	t0 = (1e3 * clock_mono_s());
 	if (strcmp(argv[1], "drover") == 0)
-		rc = yamltree_load_file(t, argv[2], argv[2], &root, NULL,
+		rc = yamltree_load_file(t, argv[2], argv[2], &root, &text,
 		    &cause) != 0;
 	else
 		rc = libyaml_only(argv[2]);
@@ -124,6 +125,7 @@ main(int argc, char **argv)
 	hwm = status_kb("VmHWM:");
 	printf("%.3f %ld %d\n", ms, hwm > rss0 ? hwm - rss0 : 0, rc);
 	free(cause);
+	free(text);
 	yamltree_free(t);
 	return 0;
 }

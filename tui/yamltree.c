@@ -1030,7 +1030,7 @@ yamltree_load_file(struct yamltree *t, const char *path,
 	if ((text = yt_read_file(t, path, markfile, &len, cause)) == NULL)
 		return -1;
 	rc = yamltree_load_string(t, text, len, markfile, 0, rootp, cause);
-	if (textp != NULL) {
+	if (textp != NULL && rc == 0) {
 		*textp = xmalloc(len + 1);
 		memcpy(*textp, text, len + 1);
 	}

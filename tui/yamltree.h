@@ -52,7 +52,7 @@ void yamltree_free(struct yamltree *);
  * Loads one YAML file into tree. markfile is the name marks carry (the
  * caller keeps it alive as long as the tree). *rootp is NULL for a file
  * with no document (empty, or only comments). *textp, when textp is not
- * NULL, gets the file's bytes (caller frees), also on a YAML error.
+ * NULL, gets the file's bytes when it loads (caller frees), else NULL.
  * Refuses files over YAMLTREE_MAX_BYTES, nesting deeper than
  * YAMLTREE_MAX_DEPTH, more than YAMLTREE_MAX_NODES nodes, anchors and
  * aliases, tags, NUL bytes, invalid UTF-8, several documents, and a key
