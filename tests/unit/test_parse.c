@@ -1185,6 +1185,12 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		 * before it was numbered as another (found by
 		 * tests/fuzz/parse.c) */
 		{ "mindspore", NULL, "logs/mindspore_callback_seed_restart.log" },
+		/* a redraw's step released by the next redraw, a traceback
+		 * after it in the same segment: restarted after the
+		 * traceback, the reader (at the segment) did not make the
+		 * step again and took the next step's place for the
+		 * traceback's (found by tests/fuzz/parse.c) */
+		{ "kohya", NULL, "logs/kohya_redraw_then_traceback_restart.log" },
 		/* a step line sets the total itself: a restart seeded it for
 		 * the steps after, which did not carry it */
 		{ "regex", "{\"patterns\":["
