@@ -269,8 +269,10 @@ ms_emit(struct mindspore *ms, struct parse_out *out, struct metric *m)
 		return;
 	if (m->epoch > 1)
 		m->step = (m->epoch - 1) * ms->spe + sie;
-	parse_out_metric(out, m);
+	/* Before the event, whose resume depends on it: a restart after it
+	 * must read the steps per epoch again unless the step carries them. */
 	ms->spe_carried = m->epoch > 1;
+	parse_out_metric(out, m);
 	m->step = sie;
 }
 
@@ -469,9 +471,13 @@ ms_callback(struct mindspore *ms, struct parse_out *out, const char *s)
 	if (global >= 0)
 		(void)metric_set_extra(&m, "global_step", 11, (double)global);
 	ms_release_pend(ms, out);
-	parse_out_metric(out, &m);
-	/* Its step is the global_step printed, not one ms_seed reads. */
+	/* Its step is the global_step printed (or the step in its epoch),
+	 * not one ms_seed reads: a restart after it reads the steps per
+	 * epoch again. Set before the event, whose resume depends on it (a
+	 * restart after one resumed after their text and learnt other ones;
+	 * found by tests/fuzz/parse.c). */
 	ms->spe_carried = 0;
+	parse_out_metric(out, &m);
 	return 1;
 }
 

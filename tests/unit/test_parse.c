@@ -1185,6 +1185,13 @@ TEST(parse_restart_at_a_spooled_step_loses_and_repeats_nothing)
 		 * before it was numbered as another (found by
 		 * tests/fuzz/parse.c) */
 		{ "mindspore", NULL, "logs/mindspore_callback_seed_restart.log" },
+		/* the steps per epoch learnt, then a MindONE callback line
+		 * (whose step carries none): restarted after it, the reader
+		 * resumed after the text they were learnt from and learnt
+		 * others from a later TimeMonitor line (found by
+		 * tests/fuzz/parse.c) */
+		{ "mindspore", NULL,
+		    "logs/mindspore_callback_after_learning_restart.log" },
 		/* a redraw's step released by the next redraw, a traceback
 		 * after it in the same segment: restarted after the
 		 * traceback, the reader (at the segment) did not make the
