@@ -13,7 +13,6 @@
  */
 #include <sys/stat.h>
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,32 +24,12 @@
 #include "../common/common.h"
 #include "../tui/yamltree.h"
 
-static long
-status_kb(const char *field)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kb = -1;
-	size_t n = strlen(field);
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (strncmp(line, field, n) == 0) {
-			kb = strtol(line + n, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return kb;
-}
-
 /* The file in one buffer of its size, read as the loader reads it. */
 static char *
 read_whole(const char *path, size_t *lenp)
 {
 	struct stat st;
-	size_t got = 0;
-	ssize_t r;
+	ssize_t got;
 	char *p;
 	int fd;
 
@@ -58,17 +37,11 @@ read_whole(const char *path, size_t *lenp)
 	    fstat(fd, &st) == -1)
 		fatal("bench-config: %s", path);
 	p = xmalloc((size_t)st.st_size + 1);
-	while (got < (size_t)st.st_size) {
-		r = read(fd, p + got, (size_t)st.st_size - got);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			fatal("bench-config: reading %s", path);
-		got += (size_t)r;
-	}
+	if ((got = read_full(fd, p, (size_t)st.st_size)) == -1)
+		fatal("bench-config: reading %s", path);
 	close(fd);
 	p[got] = '\0';
-	*lenp = got;
+	*lenp = (size_t)got;
 	return p;
 }
 
@@ -113,7 +86,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: bench-config drover|libyaml FILE\n");
 		return 2;
 	}
-	rss0 = status_kb("VmRSS:");
+	rss0 = proc_status_kb("VmRSS:");
 	t = yamltree_new();
 	t0 = (1e3 * clock_mono_s());
 	if (strcmp(argv[1], "drover") == 0)
@@ -122,7 +95,7 @@ main(int argc, char **argv)
 	else
 		rc = libyaml_only(argv[2]);
 	ms = (1e3 * clock_mono_s()) - t0;
-	hwm = status_kb("VmHWM:");
+	hwm = proc_status_kb("VmHWM:");
 	printf("%.3f %ld %d\n", ms, hwm > rss0 ? hwm - rss0 : 0, rc);
 	free(cause);
 	free(text);

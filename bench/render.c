@@ -19,21 +19,6 @@
 #include "../tui/con_int.h"
 #include "../tui/store.h"
 
-static long
-status_kb(const char *key)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	while (f != NULL && fgets(line, sizeof line, f) != NULL)
-		if (strncmp(line, key, strlen(key)) == 0)
-			v = strtol(line + strlen(key) + 1, NULL, 10);
-	if (f != NULL)
-		fclose(f);
-	return v;
-}
-
 static void
 die(const char *what, char *cause)
 {
@@ -210,7 +195,7 @@ main(int argc, char **argv)
 	fprintf(out, "load: model %.0f ms (%.2f M rows/s), raw SQLite scan "
 	    "%.0f ms: %.2fx of raw\n", load_ms, (double)model_points(c->model)
 	    / load_ms / 1e3, raw_ms, load_ms / raw_ms);
-	fprintf(out, "rss after load: %ld KiB\n", status_kb("VmRSS:"));
+	fprintf(out, "rss after load: %ld KiB\n", proc_status_kb("VmRSS:"));
 	fflush(out);
 	/* ncurses onto /dev/null at 120x40. */
 	setenv("TERM", "xterm-256color", 1);
@@ -228,7 +213,7 @@ main(int argc, char **argv)
 	frames(c, "charts", nframes, out);
 	endwin();
 	fprintf(out, "peak rss: %ld KiB (goal 200 MB: %.2fx of it)\n",
-	    status_kb("VmHWM:"), (double)status_kb("VmHWM:") / 204800.0);
+	    proc_status_kb("VmHWM:"), (double)proc_status_kb("VmHWM:") / 204800.0);
 	fclose(out);
 	con_free(c);
 	store_close(s);

@@ -136,6 +136,8 @@ ssize_t file_read_small(const char *path, char *, size_t, int nofollow);
 int file_write_atomic(const char *path, const void *, size_t, mode_t,
     char **cause);
 int proc_start_time(pid_t, uint64_t *);	/* /proc/PID/stat field 22 */
+/* A field of /proc/self/status in kB ("VmRSS:", "VmHWM:"), or -1. */
+long proc_status_kb(const char *field);
 int proc_alive(pid_t, uint64_t start_time);	/* same pid and start time */
 
 /* proto.c: the wire protocol (docs/protocol.md). */

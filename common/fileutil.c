@@ -190,6 +190,26 @@ proc_stat(pid_t pid, char *state, uint64_t *start)
 	return 0;
 }
 
+long
+proc_status_kb(const char *field)
+{
+	char line[256];
+	long kb = -1;
+	size_t n = strlen(field);
+	FILE *f;
+
+	if ((f = fopen("/proc/self/status", "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, field, n) == 0) {
+			kb = strtol(line + n, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
 int
 proc_start_time(pid_t pid, uint64_t *start)
 {

@@ -56,6 +56,7 @@ struct yamltree {
 	struct yt_block *blocks;	/* the newest first */
 	size_t held;			/* bytes of all blocks */
 };
+
 /* One open collection while events arrive. */
 struct yt_frame {
 	struct ynode *node;
@@ -964,8 +965,7 @@ yt_read_file(struct yamltree *t, const char *path, const char *markfile,
     size_t *lenp, char **cause)
 {
 	struct stat st;
-	size_t want, got = 0;
-	ssize_t r;
+	ssize_t got, more;
 	char *text, extra;
 	int fd;
 
@@ -974,45 +974,31 @@ yt_read_file(struct yamltree *t, const char *path, const char *markfile,
 		    strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	text = NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
 		xasprintf(cause, "%s: not a regular file", markfile);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_size > YAMLTREE_MAX_BYTES) {
+	else if (st.st_size > YAMLTREE_MAX_BYTES)
 		xasprintf(cause, "%s:1:1: larger than %d bytes (1 MiB); a "
 		    "config this large is not supported", markfile,
 		    YAMLTREE_MAX_BYTES);
-		close(fd);
-		return NULL;
-	}
-	want = (size_t)st.st_size;
-	text = yt_alloc(t, want + 1);
-	for (;;) {
+	else {
+		text = yt_alloc(t, (size_t)st.st_size + 1);
 		/* one byte past the size: a file that grew is not read half */
-		r = read(fd, got < want ? text + got : &extra,
-		    got < want ? want - got : 1);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
+		if ((got = read_full(fd, text, (size_t)st.st_size)) == -1 ||
+		    (more = read_full(fd, &extra, 1)) == -1) {
 			xasprintf(cause, "%s:1:1: cannot read: %s", markfile,
 			    strerror(errno));
-			close(fd);
-			return NULL;
-		}
-		if (r == 0)
-			break;
-		if (got == want) {
+			text = NULL;
+		} else if (more > 0) {
 			xasprintf(cause, "%s:1:1: cannot read: it grew while "
 			    "being read; try again", markfile);
-			close(fd);
-			return NULL;
+			text = NULL;
+		} else {
+			text[got] = '\0';
+			*lenp = (size_t)got;
 		}
-		got += (size_t)r;
 	}
 	close(fd);
-	text[got] = '\0';
-	*lenp = got;
 	return text;
 }
 

@@ -42,26 +42,6 @@
  * process held before (the real figures are printed: under 20 MB). */
 #define HOSTILE_MAX_MB	(HOSTILE_MAX_MS > 100.0 ? 128.0 : 64.0)
 
-/* A field of /proc/self/status in kB ("VmRSS:", "VmHWM:"), or -1. */
-static long
-proc_status_kb(const char *field)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f;
-
-	if ((f = fopen("/proc/self/status", "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL) {
-		if (strncmp(line, field, strlen(field)) == 0) {
-			kb = strtol(line + strlen(field), NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return kb;
-}
-
 /* Starts a peak-memory measurement: resets the process's high-water mark
  * (Linux 4.0+) and returns the resident kB now, or -1 when it cannot. */
 static long
